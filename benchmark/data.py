@@ -1,0 +1,292 @@
+"""The public data API: `load_dataset(name) -> MultimodalData`, preprocessing and the on-disk cache."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.signal import resample as fft_resample
+
+from benchmark.registry import DATASETS
+from datasets.base import DatasetError, DatasetPlugin, RawData, SkeletonNorm
+
+PREPROCESS_VERSION = "1"
+_DEFAULT_ROOT: Path | None = None  # set by the CLI's --data-root
+
+
+@dataclass(frozen=True)
+class Split:
+    """Index arrays (into the dataset's samples) of one named split."""
+
+    name: str
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+    def part(self, which: str) -> np.ndarray:
+        if which not in ("train", "val", "test"):
+            raise ValueError(f"split part must be train, val or test, got {which!r}")
+        return getattr(self, which)
+
+
+@dataclass
+class MultimodalData:
+    """A preprocessed dataset in memory: per-modality float32 tensors plus labels and grouping keys.
+
+    inertial tensors are [N, C, T]; skeleton tensors are [N, C, T, J].
+    """
+
+    name: str
+    modalities: dict[str, torch.Tensor]
+    labels: torch.Tensor
+    groups: dict[str, np.ndarray]
+    ids: list[str]
+    class_names: list[str]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def subjects(self) -> np.ndarray:
+        return self.groups["subject"]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def modality_names(self) -> list[str]:
+        return list(self.modalities)
+
+    @property
+    def fingerprint(self) -> str:
+        return self.meta["fingerprint"]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def split_names(self) -> list[str]:
+        return sorted(self.meta["splits"])
+
+    def split(self, name: str | None = None) -> Split:
+        """Train/val/test indices of split `name` (default: the dataset's default split)."""
+        from benchmark.registry import unknown_name_message
+
+        name = name or self.meta["default_split"]
+        specs = self.meta["splits"]
+        if name not in specs:
+            raise DatasetError(unknown_name_message(f"split of {self.name}", name, sorted(specs)))
+        spec = specs[name]
+        parts = {}
+        for part in ("train", "val", "test"):
+            mask = np.ones(len(self), dtype=bool)
+            for key, allowed in spec[part].items():
+                if key not in self.groups:
+                    raise DatasetError(f"split {name!r} filters on {key!r}, which {self.name} does not record")
+                mask &= np.isin(self.groups[key], np.asarray(list(allowed)))
+            parts[part] = np.flatnonzero(mask)
+        a, b, c = (set(parts[p].tolist()) for p in ("train", "val", "test"))
+        assert not (a & b or a & c or b & c), f"split {name!r} of {self.name}: parts share samples"
+        key = spec["disjoint_on"]
+        shared = set(self.groups[key][parts["train"]].tolist()) & set(self.groups[key][parts["test"]].tolist())
+        assert not shared, f"split {name!r} of {self.name}: train and test share {key} values {sorted(shared)}"
+        if key == "subject":
+            shared_v = set(self.groups[key][parts["train"]].tolist()) & set(self.groups[key][parts["val"]].tolist())
+            assert not shared_v, f"split {name!r} of {self.name}: train and val share subjects {sorted(shared_v)}"
+        return Split(name, parts["train"], parts["val"], parts["test"])
+
+    def to(self, device: torch.device | str) -> "MultimodalData":
+        """A copy whose tensors live on `device`."""
+        return MultimodalData(
+            self.name,
+            {m: t.to(device) for m, t in self.modalities.items()},
+            self.labels.to(device),
+            self.groups,
+            self.ids,
+            self.class_names,
+            self.meta,
+        )
+
+
+# -- data root ----------------------------------------------------------------------------------
+def set_default_root(root: str | Path | None) -> None:
+    """Set the data root given on the command line (`--data-root`)."""
+    global _DEFAULT_ROOT
+    _DEFAULT_ROOT = Path(root) if root else None
+
+
+def resolve_root(root: str | Path | None = None) -> Path:
+    """Data root: explicit `root`, then `--data-root`, then `$MMHAR_DATA`, then `./data`."""
+    if root:
+        return Path(root)
+    if _DEFAULT_ROOT is not None:
+        return _DEFAULT_ROOT
+    env = os.environ.get("MMHAR_DATA")
+    if env:
+        return Path(env)
+    return Path("data")
+
+
+def cache_dir() -> Path:
+    """Where preprocessed arrays are cached: `$MMHAR_CACHE`, else `<repo>/.cache/mmhar`."""
+    env = os.environ.get("MMHAR_CACHE")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / ".cache" / "mmhar"
+
+
+# -- preprocessing ------------------------------------------------------------------------------
+def resample_time(x: np.ndarray, length: int) -> np.ndarray:
+    """FFT-resample along axis 0 to exactly `length` samples (scipy.signal.resample, as the reference)."""
+    if x.shape[0] == length:
+        return x.astype(np.float64, copy=True)
+    return fft_resample(x, length, axis=0)
+
+
+def normalise_skeleton(x: np.ndarray, norm: SkeletonNorm) -> np.ndarray:
+    """Recentre (T, J, C) on joint `anchor` of frame 0 and scale by the frame-0 distance of `scale_pair`."""
+    centred = x - x[0, norm.anchor][None, None, :]
+    a, b = norm.scale_pair
+    dist = float(np.linalg.norm(x[0, a] - x[0, b]))
+    if not np.isfinite(dist) or dist <= 0:
+        raise DatasetError(f"skeleton scale distance between joints {a} and {b} at frame 0 is {dist}")
+    return centred / dist
+
+
+def preprocess(plugin: DatasetPlugin, raw: RawData, length: int) -> dict[str, np.ndarray]:
+    """Resample every sample to `length` and stack: inertial [N, C, T], skeleton [N, C, T, J]."""
+    out: dict[str, np.ndarray] = {}
+    for m, spec in plugin.modalities.items():
+        arrs = []
+        for sid, x in zip(raw.ids, raw.samples[m]):
+            x = np.asarray(x, dtype=np.float64)
+            if spec.layout == "skeleton" and plugin.skeleton_norm is not None:
+                x = normalise_skeleton(x, plugin.skeleton_norm)
+            y = resample_time(x, length)
+            if not np.all(np.isfinite(y)):
+                raise DatasetError(f"{plugin.name} sample {sid} ({m}) is not finite after preprocessing")
+            arrs.append(y)
+        stacked = np.stack(arrs).astype(np.float32)
+        if spec.layout == "inertial":  # (N, T, C) -> (N, C, T)
+            stacked = stacked.transpose(0, 2, 1)
+        elif spec.layout == "skeleton":  # (N, T, J, C) -> (N, C, T, J)
+            stacked = stacked.transpose(0, 3, 1, 2)
+        else:
+            raise DatasetError(f"{plugin.name}: unknown layout {spec.layout!r} for modality {m!r}")
+        out[m] = np.ascontiguousarray(stacked)
+    return out
+
+
+def files_fingerprint(files: list[Path]) -> str:
+    """A fast fingerprint of raw files: relative names, sizes and modification times."""
+    h = hashlib.sha256()
+    for f in sorted(files):
+        st = f.stat()
+        h.update(f"{f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _atomic_savez(path: Path, **arrays: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_dataset(
+    name: str,
+    root: str | Path | None = None,
+    *,
+    length: int = 50,
+    standardize_inertial: str | None = None,
+    use_cache: bool = True,
+    **options: Any,
+) -> MultimodalData:
+    """Load, preprocess (cached on disk) and return dataset `name` as in-memory tensors.
+
+    `standardize_inertial`: a split name whose *train* part gives per-channel mean/std for the inertial
+    modality (off by default, as in the reference). Other `options` go to the dataset plugin.
+    """
+    plugin_cls = DATASETS.get(name)
+    plugin: DatasetPlugin = plugin_cls(**options)
+    if not isinstance(length, int) or length < 2:
+        raise DatasetError(f"length must be an integer >= 2, got {length!r}")
+    folder: Path | None = None
+    if plugin.needs_root:
+        folder = plugin.find(resolve_root(root))
+        fp = files_fingerprint(plugin.raw_files(folder))
+    else:
+        fp = "generated"
+    key_src = json.dumps(
+        {"dataset": name, "version": plugin.version, "pre": PREPROCESS_VERSION, "fp": fp, "length": length,
+         "options": plugin.options},
+        sort_keys=True, default=str,
+    )
+    key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
+    cache_file = cache_dir() / f"{name}-{key}.npz"
+    arrays: dict[str, np.ndarray]
+    if use_cache and cache_file.exists():
+        with np.load(cache_file, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        meta_json = json.loads(str(arrays.pop("__meta__")))
+    else:
+        raw = plugin.read(folder)
+        for line in raw.skipped:
+            print(f"[{name}] skipped: {line}")
+        pre = preprocess(plugin, raw, length)
+        meta_json = {"ids": raw.ids, "skipped": raw.skipped, "groups": sorted(raw.groups)}
+        arrays = {f"mod_{m}": v for m, v in pre.items()}
+        arrays["labels"] = np.asarray(raw.labels, dtype=np.int64)
+        for g, v in raw.groups.items():
+            arrays[f"grp_{g}"] = np.asarray(v, dtype=np.int64)
+        if use_cache:
+            _atomic_savez(cache_file, __meta__=np.asarray(json.dumps(meta_json)), **arrays)
+    mods = {m: torch.from_numpy(np.ascontiguousarray(arrays[f"mod_{m}"])) for m in plugin.modalities}
+    groups = {g: arrays[f"grp_{g}"] for g in meta_json["groups"]}
+    splits = {
+        s: {"train": dict(v.train), "val": dict(v.val), "test": dict(v.test), "disjoint_on": v.disjoint_on,
+            "description": v.description}
+        for s, v in plugin.splits.items()
+    }
+    meta = {
+        "fingerprint": f"{name}:{key}",
+        "splits": splits,
+        "default_split": plugin.default_split,
+        "profile": plugin.profile,
+        "main_metric": plugin.main_metric,
+        "modality_specs": {m: vars(s) for m, s in plugin.modalities.items()},
+        "length": length,
+        "skipped": meta_json["skipped"],
+        "folder": str(folder) if folder else None,
+        "options": plugin.options,
+    }
+    data = MultimodalData(name, mods, torch.from_numpy(arrays["labels"]), groups, list(meta_json["ids"]),
+                          list(plugin.class_names), meta)
+    if standardize_inertial:
+        data = standardize(data, standardize_inertial)
+    return data
+
+
+def standardize(data: MultimodalData, split_name: str, modality: str = "inertial") -> MultimodalData:
+    """Per-channel standardisation of `modality` using statistics of the train part of `split_name` only."""
+    if modality not in data.modalities:
+        raise DatasetError(f"{data.name} has no modality {modality!r} to standardise")
+    tr = data.split(split_name).train
+    x = data.modalities[modality]
+    dims = [0] + list(range(2, x.dim()))
+    mean = x[tr].mean(dim=dims, keepdim=True)
+    std = x[tr].std(dim=dims, keepdim=True).clamp_min(1e-6)
+    mods = dict(data.modalities)
+    mods[modality] = (x - mean) / std
+    meta = {**data.meta, "standardized": {"modality": modality, "split": split_name},
+            "fingerprint": f"{data.meta['fingerprint']}+std:{split_name}"}
+    return MultimodalData(data.name, mods, data.labels, data.groups, data.ids, data.class_names, meta)

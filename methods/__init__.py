@@ -1,0 +1,1 @@
+"""Method plugins: one module per method, each registering a `Method` subclass."""
