@@ -90,13 +90,16 @@ class MultimodalData:
                 mask &= np.isin(self.groups[key], np.asarray(list(allowed)))
             parts[part] = np.flatnonzero(mask)
         a, b, c = (set(parts[p].tolist()) for p in ("train", "val", "test"))
-        assert not (a & b or a & c or b & c), f"split {name!r} of {self.name}: parts share samples"
+        if a & b or a & c or b & c:
+            raise DatasetError(f"split {name!r} of {self.name}: train/val/test parts share samples")
         key = spec["disjoint_on"]
         shared = set(self.groups[key][parts["train"]].tolist()) & set(self.groups[key][parts["test"]].tolist())
-        assert not shared, f"split {name!r} of {self.name}: train and test share {key} values {sorted(shared)}"
+        if shared:
+            raise DatasetError(f"split {name!r} of {self.name}: train and test share {key} values {sorted(shared)}")
         if key == "subject":
             shared_v = set(self.groups[key][parts["train"]].tolist()) & set(self.groups[key][parts["val"]].tolist())
-            assert not shared_v, f"split {name!r} of {self.name}: train and val share subjects {sorted(shared_v)}"
+            if shared_v:
+                raise DatasetError(f"split {name!r} of {self.name}: train and val share subjects {sorted(shared_v)}")
         return Split(name, parts["train"], parts["val"], parts["test"])
 
     def to(self, device: torch.device | str) -> "MultimodalData":
@@ -240,8 +243,10 @@ def load_dataset(
         meta_json = json.loads(str(arrays.pop("__meta__")))
     else:
         raw = plugin.read(folder)
-        for line in raw.skipped:
-            print(f"[{name}] skipped: {line}")
+        if raw.skipped:
+            shown = "\n  ".join(raw.skipped[:20])
+            more = f"\n  ... and {len(raw.skipped) - 20} more" if len(raw.skipped) > 20 else ""
+            print(f"[{name}] skipped {len(raw.skipped)} sample(s):\n  {shown}{more}")
         pre = preprocess(plugin, raw, length)
         meta_json = {"ids": raw.ids, "skipped": raw.skipped, "groups": sorted(raw.groups)}
         arrays = {f"mod_{m}": v for m, v in pre.items()}
