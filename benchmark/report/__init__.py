@@ -1,0 +1,46 @@
+"""The report: leaderboards, statistics, figures and the paper table, regenerated from stored records alone.
+
+`build_report(results_dir)` reads `<results_dir>/records/*.json` and writes
+    leaderboard.md / leaderboard.csv / leaderboard.tex   one section per (dataset, split, protocol variant)
+    figures/*.png                                       curves, bars, confusion, precision@k, embeddings
+    table.md / table.csv                                published vs reproduced (only where published exists)
+Text outputs are byte-identical when rebuilt from the same records.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmark.report.aggregate import ReportError, ResultSet, collect
+
+__all__ = ["build_report", "ReportError", "collect", "ResultSet"]
+
+LEADERBOARD = "leaderboard"
+FIGURES_DIR = "figures"
+PAPER_TABLE = "table"
+
+
+def build_report(results_dir: Path, suite: str | None = None) -> list[Path]:
+    """Regenerate every table and figure of `results_dir` from its records; returns the written paths.
+
+    `suite` only titles the leaderboard. Raises ReportError (naming the file) for a missing records
+    folder or a record the report cannot read.
+    """
+    from benchmark.report import paper, plots, tables
+    from benchmark.store import atomic_write_text
+
+    results_dir = Path(results_dir)
+    rs = collect(results_dir)
+    written: list[Path] = []
+    for suffix, text in ((".md", tables.leaderboard_markdown(rs, suite)), (".csv", tables.leaderboard_csv(rs)),
+                         (".tex", tables.leaderboard_latex(rs, suite))):
+        path = results_dir / f"{LEADERBOARD}{suffix}"
+        atomic_write_text(path, text)
+        written.append(path)
+    sections = paper.paper_sections(rs)
+    if sections:
+        for suffix, text in ((".md", paper.paper_markdown(sections)), (".csv", paper.paper_csv(sections))):
+            path = results_dir / f"{PAPER_TABLE}{suffix}"
+            atomic_write_text(path, text)
+            written.append(path)
+    written += plots.plot_all(rs, results_dir / FIGURES_DIR)
+    return written

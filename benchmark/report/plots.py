@@ -1,0 +1,226 @@
+"""Figures of a results folder (seaborn style, PNG): curves over a swept budget, bar charts, seed-averaged
+confusion matrices, retrieval precision@k and 2-D embedding maps.
+
+Figures are drawn on standalone `matplotlib.figure.Figure` objects with the Agg canvas (no pyplot state,
+no GUI backend) and saved without the software/date metadata, so reruns give the same files.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless; must precede any pyplot import (seaborn imports pyplot)
+
+import numpy as np  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from benchmark.report import aggregate as agg  # noqa: E402
+from benchmark.report.stats import Summary  # noqa: E402
+
+DPI = 110
+# Protocols whose seed-averaged confusion matrices are drawn (one figure per method each): the downstream
+# heads. Others (knn, retrieval, missing_modality, ...) also store confusions; the tables cover them.
+CONFUSION_PROTOCOLS = ("paper_head", "linear")
+_STYLE = {"axes.spines.top": False, "axes.spines.right": False}
+
+
+def slug(*parts: str) -> str:
+    """File-name-safe join of name parts ('semisup[per_class=2]' -> 'semisup-per_class=2')."""
+    text = "_".join(re.sub(r"[^A-Za-z0-9_.=+-]+", "-", str(p)).strip("-") for p in parts)
+    return text or "figure"
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    """Write a PNG atomically (temp file + replace), without time-dependent metadata."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None}, bbox_inches="tight")
+    os.replace(tmp, path)
+    return path
+
+
+def _palette(labels: list[str]) -> dict[str, tuple]:
+    colors = sns.color_palette("tab10" if len(labels) <= 10 else "husl", len(labels))
+    return dict(zip(labels, colors))
+
+
+def _band(s: Summary) -> tuple[float, float]:
+    """The 95% CI in percent, clipped to [0, 100] for display (with 2-3 seeds a t-interval can leave it)."""
+    if s.n < 2:
+        return (100 * s.mean, 100 * s.mean)
+    return (max(0.0, 100 * s.ci_low), min(100.0, 100 * s.ci_high))
+
+
+def _title(dataset: str, split: str, what: str) -> str:
+    return f"{dataset} / {split} / {what}"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Individual figures
+# ----------------------------------------------------------------------------------------------------
+def plot_sweep(sweep: agg.Sweep, colors: dict[str, tuple], path: Path) -> Path:
+    """Main metric vs the swept key (e.g. label budget), one line per method, 95% t-CI bands."""
+    fig = _new_figure(7.6, 4.2)
+    ax = fig.subplots()
+    xs_all = sorted({x for pts in sweep.points.values() for x in pts})
+    for label, pts in sweep.points.items():
+        xs = sorted(pts)
+        mean = [100 * pts[x].mean for x in xs]
+        lo, hi = zip(*(_band(pts[x]) for x in xs))
+        ax.plot(xs, mean, marker="o", color=colors[label], label=label)
+        ax.fill_between(xs, lo, hi, color=colors[label], alpha=0.12, linewidth=0)
+    if xs_all and min(xs_all) > 0 and max(xs_all) / min(xs_all) >= 10:
+        ax.set_xscale("log")
+    ax.set_xticks(xs_all)
+    ax.set_xticklabels([f"{x:g}" for x in xs_all])
+    ax.minorticks_off()
+    ax.set_xlabel(sweep.x_label)
+    ax.set_ylabel(f"{sweep.metric} (%)")
+    ax.set_title(_title(sweep.dataset, sweep.split, f"{sweep.protocol} vs {sweep.key} (mean, 95% CI)"))
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside right center", fontsize=8, frameon=False)
+    return _save(fig, path)
+
+
+def plot_bars(board: agg.Leaderboard, colors: dict[str, tuple], path: Path) -> Path:
+    """Main metric per method as horizontal bars with 95% t-CI whiskers, best on top."""
+    labels = [lab for lab, cells in board.rows if cells[board.main_metric].summary.n > 0]
+    sums = [dict(board.rows)[lab][board.main_metric].summary for lab in labels]
+    fig = _new_figure(6.4, max(2.6, 1.4 + 0.42 * len(labels)))
+    ax = fig.subplots()
+    means = [100 * s.mean for s in sums]
+    sns.barplot(x=means, y=labels, hue=labels, palette=[colors[lab] for lab in labels], ax=ax,
+                orient="h", legend=False, errorbar=None)
+    lo = [m - _band(s)[0] for m, s in zip(means, sums)]
+    hi = [_band(s)[1] - m for m, s in zip(means, sums)]
+    ax.errorbar(means, range(len(labels)), xerr=[lo, hi], fmt="none", ecolor="black", capsize=3, linewidth=1)
+    for i, (m, s) in enumerate(zip(means, sums)):
+        ax.text(max(m, _band(s)[1]) + 1.0, i, f"{m:.2f} (n={s.n})", va="center", ha="left", fontsize=8)
+    ax.set_xlim(0, 122)  # room for the value labels right of the bars
+    ax.set_xticks(range(0, 101, 20))
+    ax.set_xlabel(f"{board.main_metric} (%) - mean, 95% CI")
+    ax.set_ylabel("")
+    ax.set_title(_title(board.dataset, board.split, board.table))
+    return _save(fig, path)
+
+
+def plot_confusion(matrix: np.ndarray, names: list[str], n_seeds: int, title: str, path: Path) -> Path:
+    """Seed-averaged confusion matrix, rows (true class) normalised to percent."""
+    totals = matrix.sum(axis=1, keepdims=True)
+    norm = np.divide(100 * matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
+    size = 2.5 + 0.28 * len(names)
+    fig = _new_figure(size + 1.2, size)
+    ax = fig.subplots()
+    sns.heatmap(norm, ax=ax, cmap="Blues", vmin=0, vmax=100, square=True, annot=len(names) <= 12, fmt=".0f",
+                xticklabels=names, yticklabels=names, cbar_kws={"label": "% of true class"})
+    ax.tick_params(labelsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"{title} (mean over {n_seeds} seed{'s' if n_seeds != 1 else ''})", fontsize=10)
+    return _save(fig, path)
+
+
+def plot_precision_at_k(views: dict[str, dict[str, dict[int, Summary]]], colors: dict[str, tuple],
+                        title: str, path: Path) -> Path:
+    """Precision@k vs k, one panel per retrieval view, one line per method with 95% t-CI bands."""
+    names = list(views)
+    ncols = min(3, len(names))
+    nrows = math.ceil(len(names) / ncols)
+    fig = _new_figure(3.8 * ncols + 1.8, 3.3 * nrows + 0.4)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, sharey=True, squeeze=False)).ravel()
+    for ax, view in zip(axes, names):
+        for label, ks in views[view].items():
+            xs = sorted(ks)
+            ax.plot(xs, [100 * ks[k].mean for k in xs], marker="o", color=colors[label], label=label)
+            lo, hi = zip(*(_band(ks[k]) for k in xs))
+            ax.fill_between(xs, lo, hi, color=colors[label], alpha=0.12, linewidth=0)
+        all_k = sorted({k for ks in views[view].values() for k in ks})
+        ax.set_xticks(all_k)
+        ax.set_xlabel("k")
+        ax.set_title(view or "main", fontsize=10)
+    for i, ax in enumerate(axes):
+        if i >= len(names):
+            ax.set_visible(False)
+        elif i % ncols == 0:
+            ax.set_ylabel("precision@k (%)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right center", fontsize=8, frameon=False)
+    fig.suptitle(title, fontsize=11)
+    return _save(fig, path)
+
+
+def plot_embeddings(maps: dict[str, tuple[np.ndarray, list, int]], title: str, path: Path) -> Path:
+    """2-D embedding of each method (first seed), points coloured by class."""
+    labels = list(maps)
+    classes = sorted({str(c) for xy, cl, _ in maps.values() for c in cl}, key=agg.natural_key)
+    cmap = dict(zip(classes, sns.color_palette("husl", len(classes))))
+    ncols = min(3, len(labels))
+    nrows = math.ceil(len(labels) / ncols)
+    fig = _new_figure(3.6 * ncols + 1.6, 3.4 * nrows + 0.4)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    for ax, label in zip(axes, labels):
+        xy, cl, seed = maps[label]
+        names = [str(c) for c in cl]
+        for c in classes:
+            idx = [i for i, n in enumerate(names) if n == c]
+            if idx:
+                ax.scatter(xy[idx, 0], xy[idx, 1], s=8, color=cmap[c], label=c, linewidths=0)
+        ax.set_title(f"{label} (seed {seed})", fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[len(labels):]:
+        ax.set_visible(False)
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside right center", fontsize=7, frameon=False, markerscale=1.5,
+               ncols=1 if len(classes) <= 20 else 2)
+    fig.suptitle(title, fontsize=11)
+    return _save(fig, path)
+
+
+# ----------------------------------------------------------------------------------------------------
+# All figures of a results set
+# ----------------------------------------------------------------------------------------------------
+def plot_all(rs: agg.ResultSet, fig_dir: Path) -> list[Path]:
+    """Draw every figure the records support into `fig_dir`; returns the written paths (sorted)."""
+    fig_dir = Path(fig_dir)
+    labels = sorted({e.label for e in rs.entries})
+    colors = _palette(labels)
+    written: list[Path] = []
+    with sns.axes_style("whitegrid", _STYLE), sns.plotting_context("notebook", font_scale=0.9):
+        swept: set[tuple[str, str, str]] = set()
+        for sw in agg.sweeps(rs):
+            swept |= {(sw.dataset, sw.split, t) for t in sw.tables}
+            name = slug("curve", sw.dataset, sw.split, sw.protocol, sw.key) + ".png"
+            written.append(plot_sweep(sw, colors, fig_dir / name))
+        for board in agg.leaderboards(rs):
+            if (board.dataset, board.split, board.table) in swept:
+                continue
+            name = slug("bars", board.dataset, board.split, board.table) + ".png"
+            written.append(plot_bars(board, colors, fig_dir / name))
+        heads = {e.table for e in rs.entries if e.protocol in CONFUSION_PROTOCOLS}
+        for (dataset, split, table, label), (mat, names, n) in agg.mean_confusions(rs, heads).items():
+            if (dataset, split, table) in swept:
+                continue
+            name = slug("confusion", dataset, split, table, label) + ".png"
+            title = _title(dataset, split, f"{table} / {label}")
+            written.append(plot_confusion(mat, names, n, title, fig_dir / name))
+        for (dataset, split, table), views in agg.precision_at_k(rs).items():
+            name = slug("retrieval", dataset, split, table) + ".png"
+            written.append(plot_precision_at_k(views, colors, _title(dataset, split, f"{table}: precision@k"),
+                                               fig_dir / name))
+        for (dataset, split, table), maps in agg.first_seed_embeddings(rs).items():
+            name = slug("embedding", dataset, split, table) + ".png"
+            written.append(plot_embeddings(maps, _title(dataset, split, f"{table}: 2-D embedding"),
+                                           fig_dir / name))
+    return sorted(written)

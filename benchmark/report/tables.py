@@ -1,0 +1,212 @@
+"""Leaderboard rendering: Markdown, CSV and LaTeX from the aggregated numbers (deterministic text).
+
+Values are shown in percent as mean ± std over seeds with a 95% t-interval; the best mean of a column
+is bold, and rows whose paired test against the best (Holm-corrected) is not significant carry a dagger.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from typing import Callable
+
+from tabulate import tabulate
+
+from benchmark.report import stats
+from benchmark.report.aggregate import (
+    MAIN_GROUP, Leaderboard, MetricCell, ResultSet, SecondaryTable, leaderboards, secondary_tables,
+)
+
+METRIC_TITLES = {"accuracy": "Accuracy", "f1_macro": "Macro-F1"}
+DAGGER = "†"
+
+
+def pct(x: float, digits: int = 2) -> str:
+    """A fraction as a percentage with fixed digits; 'n/a' when undefined."""
+    return "n/a" if x is None or math.isnan(x) else f"{100.0 * x:.{digits}f}"
+
+
+def fmt_p(p: float) -> str:
+    """A p-value with three decimals ('<0.001' below that)."""
+    if p is None or math.isnan(p):
+        return "n/a"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def mean_std(s: stats.Summary) -> str:
+    """'91.23 ± 1.05' (or just the mean for a single seed)."""
+    if s.n == 0:
+        return "–"
+    return pct(s.mean) if s.n < 2 else f"{pct(s.mean)} ± {pct(s.std)}"
+
+
+def ci_text(s: stats.Summary) -> str:
+    """'[89.90, 92.56]' or 'n/a' with fewer than 2 seeds."""
+    return "n/a" if s.n < 2 else f"[{pct(s.ci_low)}, {pct(s.ci_high)}]"
+
+
+def table_title(dataset: str, split: str, table: str) -> str:
+    """Section title of one table."""
+    return f"{dataset} / {split} / {table}"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Cell text per output format
+# ----------------------------------------------------------------------------------------------------
+def _md_value(cell: MetricCell) -> str:
+    text = mean_std(cell.summary)
+    if cell.best:
+        return f"**{text}**"
+    if cell.comparison is not None and cell.comparison.tied:
+        return f"{text} {DAGGER}"
+    return text
+
+
+def _tex_escape(text: str) -> str:
+    repl = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+            "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "–": "--",
+            "<": "$<$", ">": "$>$"}
+    return "".join(repl.get(ch, ch) for ch in text)
+
+
+def _tex_value(cell: MetricCell) -> str:
+    text = _tex_escape(mean_std(cell.summary)).replace(" ± ", r" $\pm$ ")
+    if cell.best:
+        return rf"\textbf{{{text}}}"
+    if cell.comparison is not None and cell.comparison.tied:
+        return rf"{text}$^\dagger$"
+    return text
+
+
+def _p_text(cell: MetricCell) -> str:
+    if cell.best:
+        return "best"
+    if cell.comparison is None or cell.comparison.tied is None:
+        return "n/a"
+    return fmt_p(cell.comparison.p_holm)
+
+
+def _board_rows(board: Leaderboard, value: Callable[[MetricCell], str], text: Callable[[str], str]
+                ) -> tuple[list[str], list[list[str]]]:
+    headers = [text("Method")]
+    for m in board.metrics:
+        title = METRIC_TITLES.get(m, m)
+        headers += [text(f"{title} (%)"), text("95% CI")]
+    headers += [text("n"), text(f"p vs best ({METRIC_TITLES.get(board.main_metric, board.main_metric)}, Holm)")]
+    rows = []
+    for label, cells in board.rows:
+        row = [text(label)]
+        for m in board.metrics:
+            row += [value(cells[m]), text(ci_text(cells[m].summary))]
+        main = cells[board.main_metric]
+        row += [str(main.summary.n), text(_p_text(main))]
+        rows.append(row)
+    return headers, rows
+
+
+def _secondary_rows(table: SecondaryTable, bold: Callable[[str], str], text: Callable[[str], str]
+                    ) -> tuple[list[str], list[list[str]]]:
+    headers = [text("Group"), text("Method")] + [text(c) for c in table.columns]
+    rows = []
+    for group, label, summaries in table.rows:
+        row = [text(group), text(label)]
+        for col in table.columns:
+            s = summaries.get(col)
+            cell = "–" if s is None else mean_std(s)
+            cell = text(cell)
+            row.append(bold(cell) if (group, label, col) in table.best else cell)
+        rows.append(row)
+    return headers, rows
+
+
+def _tab(headers: list[str], rows: list[list[str]], fmt: str) -> str:
+    return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Documents
+# ----------------------------------------------------------------------------------------------------
+def intro_line(rs: ResultSet) -> str:
+    """How the leaderboard was produced (no timestamps, no paths: reruns are byte-identical)."""
+    extra = f" ({rs.superseded} older duplicate record(s) ignored)" if rs.superseded else ""
+    return (f"Generated by `benchmark.report` from {rs.n_files} record(s) in `records/`{extra}. "
+            f"Values are mean ± std over seeds in %, with a 95% Student-t confidence interval and the number "
+            f"of seeds n; **bold** = best mean of the column; {DAGGER} = statistically indistinguishable from "
+            f"the best (paired t-test over matched seeds, Holm-corrected across the table, alpha = "
+            f"{stats.ALPHA}); n/a = fewer than 2 paired seeds.")
+
+
+def leaderboard_markdown(rs: ResultSet, suite: str | None = None) -> str:
+    """The whole leaderboard as one Markdown document: one section per table, then further metrics."""
+    title = f"# Leaderboard: suite `{suite}`" if suite else "# Leaderboard"
+    parts = [title, "", intro_line(rs), ""]
+    for board in leaderboards(rs):
+        headers, rows = _board_rows(board, _md_value, lambda s: s)
+        parts += [f"## {table_title(board.dataset, board.split, board.table)}", "",
+                  f"Main metric: {METRIC_TITLES.get(board.main_metric, board.main_metric)}.", "",
+                  _tab(headers, rows, "github"), ""]
+    secondary = secondary_tables(rs)
+    if secondary:
+        parts += ["## Further metrics", "", "Mean ± std over seeds in %; **bold** = best mean of the column "
+                  "within its group.", ""]
+        for table in secondary:
+            headers, rows = _secondary_rows(table, lambda s: f"**{s}**", lambda s: s)
+            parts += [f"### {table_title(table.dataset, table.split, table.table)}", "",
+                      _tab(headers, rows, "github"), ""]
+    return "\n".join(parts).rstrip("\n") + "\n"
+
+
+def leaderboard_latex(rs: ResultSet, suite: str | None = None) -> str:
+    """The leaderboard tables as a LaTeX fragment (one starred subsection per table)."""
+    head = f"% Leaderboard{f' of suite {suite}' if suite else ''}, generated by benchmark.report from records/."
+    parts = [head, "% Mean $\\pm$ std over seeds in %; bold = best; dagger = indistinguishable from the best.", ""]
+    for board in leaderboards(rs):
+        headers, rows = _board_rows(board, _tex_value, _tex_escape)
+        parts += [rf"\subsection*{{{_tex_escape(table_title(board.dataset, board.split, board.table))}}}",
+                  _tab(headers, rows, "latex_raw"), ""]
+    for table in secondary_tables(rs):
+        headers, rows = _secondary_rows(table, lambda s: rf"\textbf{{{s}}}",
+                                        lambda s: _tex_escape(s).replace(" ± ", r" $\pm$ "))
+        title = _tex_escape(table_title(table.dataset, table.split, table.table) + " (further metrics)")
+        parts += [rf"\subsection*{{{title}}}", _tab(headers, rows, "latex_raw"), ""]
+    return "\n".join(parts).rstrip("\n") + "\n"
+
+
+CSV_COLUMNS = ["section", "dataset", "split", "table", "group", "method", "metric", "n", "mean_pct", "std_pct",
+               "ci_low_pct", "ci_high_pct", "best", "indistinguishable", "n_paired", "p_raw", "p_holm"]
+
+
+def _num(x: float | None, digits: int = 4) -> str:
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def _summary_fields(s: stats.Summary) -> list[str]:
+    return [str(s.n), _num(100 * s.mean), _num(100 * s.std), _num(100 * s.ci_low), _num(100 * s.ci_high)]
+
+
+def leaderboard_csv(rs: ResultSet) -> str:
+    """Tidy CSV: one row per (table, method, metric), headline and further metrics, values in percent."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for board in leaderboards(rs):
+        for label, cells in board.rows:
+            for m in board.metrics:
+                c = cells[m]
+                comp = c.comparison
+                tied = "" if comp is None or comp.tied is None else str(comp.tied).lower()
+                w.writerow(["leaderboard", board.dataset, board.split, board.table, "", label, m,
+                            *_summary_fields(c.summary), str(c.best).lower(), tied,
+                            "" if comp is None else str(comp.n_paired),
+                            "" if comp is None else _num(comp.p_raw, 6),
+                            "" if comp is None else _num(comp.p_holm, 6)])
+    for table in secondary_tables(rs):
+        for group, label, summaries in table.rows:
+            for col in table.columns:
+                if col not in summaries:
+                    continue
+                name = col if group == MAIN_GROUP else f"{group}/{col}"
+                w.writerow(["further", table.dataset, table.split, table.table, group, label, name,
+                            *_summary_fields(summaries[col]), str((group, label, col) in table.best).lower(),
+                            "", "", "", ""])
+    return buf.getvalue()

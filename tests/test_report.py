@@ -1,0 +1,381 @@
+"""The report: statistics against hand/scipy values, and build_report on fake records (tables, marks,
+figures, paper table, byte-identical regeneration)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats as sst
+
+from benchmark.report import ReportError, build_report, collect
+from benchmark.report import aggregate as agg
+from benchmark.report import stats
+from benchmark.report.tables import leaderboard_markdown
+
+# ------------------------------------------------------------------------------------------------
+# stats.py
+# ------------------------------------------------------------------------------------------------
+ACC_CMKM = [0.970, 0.975, 0.980, 0.965, 0.972]
+ACC_CMC = [0.966, 0.978, 0.974, 0.970, 0.971]  # tied with CMKM: differences -0.4..+0.3 points around 0
+ACC_SIM_I = [0.72, 0.73, 0.70, 0.71, 0.74]  # clearly worse
+ACC_SIM_S = [0.950, 0.951, 0.949, 0.952, 0.948]  # consistently 1-3 points worse
+
+
+def test_summarize_matches_hand_and_scipy():
+    s = stats.summarize(ACC_CMKM)
+    assert s.n == 5
+    assert s.mean == pytest.approx(0.9724, abs=1e-12)
+    assert s.std == pytest.approx(math.sqrt(1.252e-4 / 4), rel=1e-9)
+    lo, hi = sst.t.interval(0.95, df=4, loc=np.mean(ACC_CMKM), scale=sst.sem(ACC_CMKM))
+    assert (s.ci_low, s.ci_high) == pytest.approx((lo, hi), rel=1e-12)
+    assert (round(100 * s.ci_low, 2), round(100 * s.ci_high, 2)) == (96.55, 97.93)  # t(0.975, 4) = 2.776
+
+
+def test_summarize_degenerate_inputs():
+    one = stats.summarize([0.5])
+    assert one.n == 1 and one.mean == 0.5 and math.isnan(one.std) and math.isnan(one.ci_low)
+    assert stats.summarize([]).n == 0
+    assert stats.summarize([0.5, float("nan"), 0.7]).n == 2  # non-finite values are ignored
+
+
+def test_paired_ttest_matches_scipy_and_handles_zero_variance():
+    t = stats.paired_ttest(ACC_SIM_S, ACC_CMKM)
+    ref = sst.ttest_rel(ACC_SIM_S, ACC_CMKM)
+    assert (t.n, t.statistic, t.pvalue) == (5, pytest.approx(ref.statistic), pytest.approx(ref.pvalue))
+    assert t.mean_diff == pytest.approx(np.mean(ACC_SIM_S) - np.mean(ACC_CMKM))
+    assert stats.paired_ttest([0.5, 0.6], [0.5, 0.6]).pvalue == 1.0  # identical: indistinguishable
+    assert stats.paired_ttest([0.6, 0.7], [0.5, 0.6]).pvalue == 0.0  # constant non-zero shift
+    assert math.isnan(stats.paired_ttest([0.6], [0.5]).pvalue)
+    with pytest.raises(ValueError, match="equal length"):
+        stats.paired_ttest([0.1, 0.2], [0.1])
+
+
+def test_paired_ttest_treats_float_noise_as_zero_variance(recwarn):
+    a = [17 / 24, 11 / 16, 0.6]  # accuracies k/N: the shift by 1/24 is exact only up to rounding
+    b = [x - 1 / 24 for x in a]
+    t = stats.paired_ttest(a, b)
+    assert (t.pvalue, t.mean_diff) == (0.0, pytest.approx(1 / 24))
+    assert stats.paired_ttest(a, [x + 0.0 for x in a]).pvalue == 1.0
+    assert not recwarn.list  # no scipy precision-loss warning
+
+
+def test_holm_hand_computed():
+    # sorted p: 0.01*4 = 0.04, 0.03*3 = 0.09, 0.04*2 = 0.08 -> 0.09 (monotone), 0.20*1 = 0.20; nan not counted
+    assert stats.holm([0.01, 0.04, 0.03, float("nan"), 0.20]) == pytest.approx(
+        [0.04, 0.09, 0.09, float("nan"), 0.20], nan_ok=True)
+    assert stats.holm([0.6, 0.7]) == [1.0, 1.0]  # capped at 1
+
+
+def test_compare_to_best_marks_tied_worse_and_untestable():
+    vals = {"a": dict(enumerate(ACC_CMKM)), "b": dict(enumerate(ACC_CMC)), "c": dict(enumerate(ACC_SIM_I)),
+            "d": {0: 0.99}}
+    best = stats.best_of({k: np.mean(list(v.values())) for k, v in vals.items()})
+    assert best == "d"  # highest mean, though with one seed
+    comp = stats.compare_to_best(vals, "a")
+    p_b = sst.ttest_rel(ACC_CMC, ACC_CMKM).pvalue
+    p_c = sst.ttest_rel(ACC_SIM_I, ACC_CMKM).pvalue
+    assert comp["b"].p_holm == pytest.approx(min(1.0, max(2 * min(p_b, p_c), max(p_b, p_c))))
+    assert comp["c"].p_holm == pytest.approx(2 * p_c)
+    assert (comp["b"].tied, comp["c"].tied, comp["d"].tied) == (True, False, None)
+    assert comp["d"].n_paired == 1
+
+
+# ------------------------------------------------------------------------------------------------
+# fake records
+# ------------------------------------------------------------------------------------------------
+CLASSES = ["swipe", "wave", "clap", "throw"]
+
+
+def _record(dataset: str, split: str, variant: str, protocol: str, seed: int, metrics: dict, *,
+            protocol_variant: str | None = None, protocol_cfg: dict | None = None, method_cfg: dict | None = None,
+            artifacts: dict | None = None, created: str = "2026-01-01T00:00:00+00:00", key: str | None = None
+            ) -> dict:
+    method = variant.split("[")[0]
+    cell = {"dataset": dataset, "split": split, "method": method, "variant": variant,
+            "method_cfg": method_cfg or {}, "protocol": protocol, "protocol_cfg": protocol_cfg or {},
+            "protocol_variant": protocol_variant or protocol, "seed": seed}
+    key = key or hashlib.sha256(json.dumps(cell, sort_keys=True).encode()).hexdigest()[:16]
+    return {"schema": 1, "key": key, "cell": cell, "metrics": metrics,
+            "per_class": {"f1": {c: 0.5 for c in sorted(CLASSES)}},  # the store sorts keys: no class order
+            "artifacts": artifacts or {},
+            "timings": {"pretrain_s": 1.0}, "params": {}, "peak_memory_mb": 1.0, "device": "cpu",
+            "git": {"commit": None, "dirty": None}, "versions": {}, "data_fingerprint": "x",
+            "code_version": "1", "created": created}
+
+
+def _write(root: Path, rec: dict) -> None:
+    folder = root / "records"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{rec['key']}.json").write_text(json.dumps(rec, indent=1), encoding="utf-8")
+
+
+def _confusion(seed: int) -> list[list[int]]:
+    m = np.diag([5, 5, 5, 5]).astype(int)
+    m[0, 1] = seed  # seed-dependent off-diagonal, to check the seed average
+    return m.tolist()
+
+
+def _embedding(seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    xy = rng.normal(size=(8, 2)).round(3)
+    return {"xy": xy.tolist(), "labels": [i % 4 for i in range(8)], "class_names": CLASSES}
+
+
+def make_records(root: Path) -> None:
+    """utd_mhad: paper_head, knn, retrieval, semisup budgets; mmact: paper_head (macro-F1 headline)."""
+    paper = {"cmc_cmkm": ACC_CMKM, "cmc": ACC_CMC, "simclr[inertial]": ACC_SIM_I, "simclr[skeleton]": ACC_SIM_S}
+    for variant, accs in paper.items():
+        for seed, acc in enumerate(accs):
+            art = {"confusion": _confusion(seed)} if variant in ("cmc_cmkm", "cmc") else {}
+            _write(root, _record("utd_mhad", "xsub", variant, "paper_head", seed,
+                                 {"accuracy": acc, "f1_macro": acc - 0.01}, artifacts=art))
+            knn = {"accuracy": acc - 0.02, "f1_macro": acc - 0.03, "knn1/accuracy": acc - 0.05,
+                   "knn5/accuracy": acc - 0.04, "knn10/accuracy": acc - 0.045}
+            art = {"confusion": _confusion(seed)}  # knn stores confusions too, but gets no confusion figure
+            if variant != "simclr[skeleton]":
+                art["embedding_2d"] = _embedding(seed)
+            _write(root, _record("utd_mhad", "xsub", variant, "knn", seed, knn, artifacts=art))
+            if variant in ("cmc_cmkm", "simclr[inertial]"):
+                # as the retrieval protocol names them: per space, plus the main space's unprefixed copies
+                ret = {"accuracy": acc, "f1_macro": acc, "fused/map": acc - 0.3, "map": acc - 0.3}
+                ret.update({f"{view}/p@{k}": acc - 0.01 * k - (0.1 if view == "inertial" else 0.0)
+                            for view in ("fused", "inertial") for k in (1, 5, 10)})
+                ret.update({f"p@{k}": ret[f"fused/p@{k}"] for k in (1, 5, 10)})
+                _write(root, _record("utd_mhad", "xsub", variant, "retrieval", seed, ret))
+    # one seed only: the paired test is n/a
+    _write(root, _record("utd_mhad", "xsub", "supervised[all]", "paper_head", 0,
+                         {"accuracy": 0.9721, "f1_macro": 0.9621}))
+    for budget in (1, 2, 10):
+        for variant, base in (("cmc_cmkm", 0.5), ("simclr[inertial]", 0.3)):
+            for seed in range(3):
+                acc = base + 0.03 * budget + 0.01 * seed
+                _write(root, _record("utd_mhad", "xsub", variant, "semisup", seed,
+                                     {"accuracy": acc, "f1_macro": acc - 0.02, "linear/accuracy": acc - 0.01},
+                                     protocol_variant=f"semisup[per_class={budget}]",
+                                     protocol_cfg={"budget_type": "per_class", "budget": budget},
+                                     artifacts={"confusion": None}))
+    for variant, f1s in (("cmc_cmkm", [0.85, 0.84, 0.86]), ("cmc", [0.82, 0.81, 0.83])):
+        for seed, f1 in enumerate(f1s):
+            _write(root, _record("mmact", "xsub", variant, "paper_head", seed, {"accuracy": 0.5, "f1_macro": f1}))
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    root = tmp_path_factory.mktemp("results")
+    make_records(root)
+    return root, build_report(root, suite="unit")
+
+
+def _section(md: str, title: str) -> str:
+    start = md.index(f"## {title}\n")
+    end = md.find("\n## ", start + 1)
+    return md[start:] if end < 0 else md[start:end]
+
+
+def _row(section: str, label: str) -> list[str]:
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells and cells[0] == label:
+            return cells
+    raise AssertionError(f"no row {label!r} in\n{section}")
+
+
+# ------------------------------------------------------------------------------------------------
+# leaderboard
+# ------------------------------------------------------------------------------------------------
+def test_leaderboard_values_best_and_marks(report):
+    root, _ = report
+    md = (root / "leaderboard.md").read_text(encoding="utf-8")
+    assert md.startswith("# Leaderboard: suite `unit`\n\nGenerated by `benchmark.report` from 75 record(s)")
+    sec = _section(md, "utd_mhad / xsub / paper_head")
+    assert "Main metric: Accuracy." in sec
+    labels = [line.split("|")[1].strip() for line in sec.splitlines() if line.startswith("| ")][1:]
+    assert labels == ["cmc_cmkm", "supervised[all]", "cmc", "simclr[skeleton]", "simclr[inertial]"]
+    assert _row(sec, "cmc_cmkm") == ["cmc_cmkm", "**97.24 ± 0.56**", "[96.55, 97.93]", "**96.24 ± 0.56**",
+                                     "[95.55, 96.93]", "5", "best"]
+    # Holm over the three testable comparisons (the single-seed row has 1 paired seed: n/a)
+    p_cmc, p_si, p_ss = (sst.ttest_rel(v, ACC_CMKM).pvalue for v in (ACC_CMC, ACC_SIM_I, ACC_SIM_S))
+    h_cmc, h_si, h_ss = stats.holm([p_cmc, p_si, p_ss])
+    assert h_cmc > 0.05 and h_ss < 0.05 and h_si < 0.05
+    assert _row(sec, "supervised[all]") == ["supervised[all]", "97.21", "n/a", "96.21", "n/a", "1", "n/a"]
+    cmc = _row(sec, "cmc")
+    assert cmc == ["cmc", "97.18 ± 0.45 †", "[96.62, 97.74]", "96.18 ± 0.45 †", "[95.62, 96.74]", "5",
+                   f"{h_cmc:.3f}"]
+    assert _row(sec, "simclr[skeleton]")[1:3] == ["95.00 ± 0.16", "[94.80, 95.20]"]  # worse: no dagger
+    assert _row(sec, "simclr[skeleton]")[-1] == ("<0.001" if h_ss < 0.001 else f"{h_ss:.3f}")
+    assert _row(sec, "simclr[inertial]")[1] == "72.00 ± 1.58"
+    assert _row(sec, "simclr[inertial]")[-1] == ("<0.001" if h_si < 0.001 else f"{h_si:.3f}")
+
+
+def test_single_seed_best_makes_every_comparison_na(tmp_path):
+    for seed, acc in enumerate(ACC_CMC):
+        _write(tmp_path, _record("synthetic", "xsub", "cmc", "linear", seed, {"accuracy": acc, "f1_macro": acc}))
+    _write(tmp_path, _record("synthetic", "xsub", "moco", "linear", 3, {"accuracy": 0.99, "f1_macro": 0.5}))
+    sec = _section(leaderboard_markdown(collect(tmp_path)), "synthetic / xsub / linear")
+    assert _row(sec, "moco") == ["moco", "**99.00**", "n/a", "50.00", "n/a", "1", "best"]
+    assert _row(sec, "cmc") == ["cmc", "97.18 ± 0.45", "[96.62, 97.74]", "**97.18 ± 0.45**", "[96.62, 97.74]",
+                                "5", "n/a"]
+
+
+def test_mmact_uses_macro_f1_and_sections_are_naturally_ordered(report):
+    root, _ = report
+    md = (root / "leaderboard.md").read_text(encoding="utf-8")
+    sec = _section(md, "mmact / xsub / paper_head")
+    assert "Main metric: Macro-F1." in sec
+    assert sec.splitlines()[4].split("|")[2].strip() == "Macro-F1 (%)"
+    assert _row(sec, "cmc_cmkm")[1:3] == ["**85.00 ± 1.00**", "[82.52, 87.48]"]
+    order = [md.index(f"## utd_mhad / xsub / semisup[per_class={b}]") for b in (1, 2, 10)]
+    assert order == sorted(order)
+
+
+def test_secondary_tables(report):
+    root, _ = report
+    md = (root / "leaderboard.md").read_text(encoding="utf-8")
+    further = md[md.index("## Further metrics"):]
+    ret = further[further.index("### utd_mhad / xsub / retrieval"):].split("###")[1]
+    header = [c.strip() for c in ret.splitlines()[2].strip("|").split("|")]
+    assert header == ["Group", "Method", "map", "p@1", "p@5", "p@10"]
+    assert [r[0] for r in ([x.strip() for x in line.strip("|").split("|")] for line in ret.splitlines()[4:])
+            if r[0]] == ["main", "main", "fused", "fused", "inertial", "inertial"]
+    fused = _row(ret, "fused")
+    assert fused[1] == "cmc_cmkm" and fused[3] == "**96.24 ± 0.56**"  # 97.24 - 1 point
+    knn = further[further.index("### utd_mhad / xsub / knn"):].split("###")[1]
+    groups = [c[0] for c in ([x.strip() for x in line.strip("|").split("|")] for line in knn.splitlines()
+                             if line.startswith("| knn"))]
+    assert groups == ["knn1"] * 4 + ["knn5"] * 4 + ["knn10"] * 4
+    csv_text = (root / "leaderboard.csv").read_text(encoding="utf-8")
+    assert ("further,utd_mhad,xsub,retrieval,inertial,simclr[inertial],inertial/p@10,5,52.0000,1.5811,50.0368,"
+            "53.9632,false,,,,\n" in csv_text)
+    assert ("leaderboard,utd_mhad,xsub,paper_head,,cmc_cmkm,accuracy,5,97.2400,0.5595,96.5453,97.9347,true,,,,\n"
+            in csv_text)
+
+
+def test_latex_is_escaped(report):
+    root, _ = report
+    tex = (root / "leaderboard.tex").read_text(encoding="utf-8")
+    assert r"\subsection*{utd\_mhad / xsub / paper\_head}" in tex
+    assert r"\textbf{97.24 $\pm$ 0.56}" in tex and r"cmc\_cmkm" in tex and r"95\% CI" in tex
+    assert r"97.18 $\pm$ 0.45$^\dagger$" in tex and "$<$0.001" in tex
+
+
+def test_figures_written(report):
+    root, written = report
+    names = sorted(p.name for p in written if p.suffix == ".png")
+    assert names == sorted([
+        "bars_mmact_xsub_paper_head.png", "bars_utd_mhad_xsub_knn.png", "bars_utd_mhad_xsub_paper_head.png",
+        "bars_utd_mhad_xsub_retrieval.png", "confusion_utd_mhad_xsub_paper_head_cmc.png",
+        "confusion_utd_mhad_xsub_paper_head_cmc_cmkm.png", "curve_utd_mhad_xsub_semisup_budget.png",
+        "embedding_utd_mhad_xsub_knn.png", "retrieval_utd_mhad_xsub_retrieval.png"])
+    for p in written:
+        assert p.is_file() and p.stat().st_size > 0
+    assert (root / "figures" / names[0]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_figure_data(report):
+    root, _ = report
+    rs = collect(root)
+    mat, names, n = agg.mean_confusions(rs)[("utd_mhad", "xsub", "paper_head", "cmc")]
+    assert n == 5 and names == CLASSES  # class order from the knn embedding's list, not the sorted dict keys
+    assert mat[0, 1] == pytest.approx(2.0) and mat[1, 1] == 5.0  # mean of seeds 0..4
+    emb = agg.first_seed_embeddings(rs)[("utd_mhad", "xsub", "knn")]
+    assert sorted(emb) == ["cmc", "cmc_cmkm", "simclr[inertial]"]
+    assert emb["cmc"][2] == 0 and emb["cmc"][0].tolist() == _embedding(0)["xy"]
+    assert emb["cmc"][1][:5] == ["swipe", "wave", "clap", "throw", "swipe"]  # indices -> class names
+    (sweep,) = agg.sweeps(rs)
+    assert (sweep.protocol, sweep.key, sweep.x_label, sweep.metric) == (
+        "semisup", "budget", "budget (per_class)", "accuracy")
+    pt = sweep.points["cmc_cmkm"][10.0]
+    assert (pt.n, pt.mean) == (3, pytest.approx(0.5 + 0.3 + 0.01))
+    frame = rs.frame()  # long format, one row per (record, finite metric)
+    assert len(frame) == sum(len(e.metrics) for e in rs.entries)
+    assert agg.class_names_for(rs, "mmact", 3) == ["0", "1", "2"]  # no ordered list recorded: indices
+    pk = agg.precision_at_k(rs)[("utd_mhad", "xsub", "retrieval")]
+    assert sorted(pk) == ["fused", "inertial"]  # the unprefixed main-space copy is not a view of its own
+    assert sorted(pk["fused"]["cmc_cmkm"]) == [1, 5, 10]
+
+
+def test_rebuild_is_byte_identical_and_restores_deleted_figures(report):
+    root, written = report
+    texts = {p: p.read_bytes() for p in written if p.suffix != ".png"}
+    victim = root / "figures" / "curve_utd_mhad_xsub_semisup_budget.png"
+    victim.unlink()
+    again = build_report(root, suite="unit")
+    assert again == written
+    assert victim.is_file()
+    for p, data in texts.items():
+        assert p.read_bytes() == data, p.name
+
+
+# ------------------------------------------------------------------------------------------------
+# paper table
+# ------------------------------------------------------------------------------------------------
+def test_paper_table(report):
+    root, written = report
+    assert root / "table.md" in written and root / "table.csv" in written
+    md = (root / "table.md").read_text(encoding="utf-8")
+    utd = _section(md, "utd_mhad / xsub (accuracy)")
+    lines = {(c[0], c[1]): c[2:] for c in ([x.strip() for x in line.strip("|").split("|")]
+                                            for line in utd.splitlines() if line.startswith("| "))}
+    assert lines[("Multimodal", "CMC-CMKM (cmc_cmkm)")] == ["97.67", "97.24 ± 0.56 (n=5)", "-0.43"]
+    assert lines[("Multimodal", "CMC (cmc)")] == ["96.04", "97.18 ± 0.45 (n=5)", "+1.14"]
+    assert lines[("Multimodal", "Supervised (supervised[all])")] == ["97.21", "97.21 (n=1)", "+0.00"]
+    assert lines[("Skeleton", "Supervised (supervised[skeleton])")] == ["94.65", "not run", "–"]
+    p = sst.ttest_rel(ACC_CMKM, ACC_CMC).pvalue
+    assert (f"cmc_cmkm vs cmc (accuracy, paired over seeds): mean difference +0.06 points (published: +1.63), "
+            f"paired t-test p = {p:.3f}, n = 5: not significant at alpha = 0.05.") in utd
+    mm = _section(md, "mmact / xsub (f1_macro)")
+    lines = {(c[0], c[1]): c[2:] for c in ([x.strip() for x in line.strip("|").split("|")]
+                                            for line in mm.splitlines() if line.startswith("| "))}
+    assert lines[("Multimodal", "CMC-CMKM (cmc_cmkm)")] == ["84.51", "85.00 ± 1.00 (n=3)", "+0.49"]
+    assert "mean difference +3.00 points (published: +2.46), paired t-test p < 0.001, n = 3: significant" in mm
+    assert "mmact / xscene" not in md  # no records there
+    csv_text = (root / "table.csv").read_text(encoding="utf-8")
+    assert "utd_mhad,xsub,accuracy,Multimodal,CMC-CMKM,cmc_cmkm,97.67,97.2400,0.5595,5,-0.4300" in csv_text
+
+
+def test_no_paper_table_without_published_dataset(tmp_path):
+    for seed in (0, 1):
+        _write(tmp_path, _record("synthetic", "xsub", "cmc", "paper_head", seed, {"accuracy": 0.5, "f1_macro": 0.4}))
+    written = build_report(tmp_path)
+    assert not (tmp_path / "table.md").exists() and tmp_path / "leaderboard.md" in written
+
+
+# ------------------------------------------------------------------------------------------------
+# loading
+# ------------------------------------------------------------------------------------------------
+def test_duplicates_keep_newest_and_configs_disambiguate(tmp_path):
+    _write(tmp_path, _record("synthetic", "xsub", "cmc", "linear", 0, {"accuracy": 0.1, "f1_macro": 0.1},
+                             created="2026-01-01T00:00:00+00:00", key="a" * 16))
+    _write(tmp_path, _record("synthetic", "xsub", "cmc", "linear", 0, {"accuracy": 0.2, "f1_macro": 0.2},
+                             created="2026-02-01T00:00:00+00:00", key="b" * 16))
+    _write(tmp_path, _record("synthetic", "xsub", "cmc", "linear", 0, {"accuracy": 0.3, "f1_macro": 0.3},
+                             method_cfg={"temperature": 0.5}, key="c" * 16))
+    rs = collect(tmp_path)
+    assert (rs.n_files, rs.superseded) == (3, 1)
+    got = sorted((e.label, e.metrics["accuracy"]) for e in rs.entries)
+    assert got == [("cmc (temperature=0.5)", 0.3), ("cmc (temperature=default)", 0.2)]
+
+
+def test_main_metric_from_record_and_alias(tmp_path):
+    rec = _record("other", "s", "cmc", "linear", 0, {"accuracy": 0.1, "f1_macro": 0.2})
+    rec["main_metric"] = "f1"  # a dataset plugin's name for macro-F1
+    _write(tmp_path, rec)
+    assert collect(tmp_path).main_metric("other") == "f1_macro"
+    assert agg.ResultSet([], 0, 0).main_metric("mmact") == "f1_macro"
+    assert agg.ResultSet([], 0, 0).main_metric("utd_mhad") == "accuracy"
+
+
+def test_errors_name_the_file(tmp_path):
+    with pytest.raises(ReportError, match="no records in"):
+        build_report(tmp_path)
+    rec = _record("synthetic", "xsub", "cmc", "linear", 0, {"accuracy": "high"}, key="d" * 16)
+    _write(tmp_path, rec)
+    with pytest.raises(ReportError, match=r"dddddddddddddddd\.json: metric 'accuracy' has 'high'"):
+        collect(tmp_path)
+    (tmp_path / "records" / ("d" * 16 + ".json")).write_text("{trunc", encoding="utf-8")
+    with pytest.raises(ReportError, match=r"dddddddddddddddd\.json"):
+        collect(tmp_path)
