@@ -1,0 +1,219 @@
+"""The command line behind `python run_all.py`: list plugins, plan, run a suite, write runs.csv and the report."""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from benchmark.suites import SUITES
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _names(values: Sequence[str] | None) -> list[str] | None:
+    """Accept both `--methods a b` and `--methods a,b` (commas inside [...] are kept)."""
+    if not values:
+        return None
+    out: list[str] = []
+    for v in values:
+        out.extend(s.strip() for s in re.split(r",(?![^\[]*\])", v) if s.strip())
+    return out
+
+
+def _seeds(values: Sequence[str] | None) -> list[int] | None:
+    """'0 1 2', '0,1,2' or '0-4' -> a list of seeds."""
+    if not values:
+        return None
+    out: list[int] = []
+    for token in _names(values) or []:
+        m = re.fullmatch(r"(\d+)-(\d+)", token)
+        if m:
+            lo, hi = int(m.group(1)), int(m.group(2))
+            if hi < lo:
+                raise argparse.ArgumentTypeError(f"empty seed range {token!r}")
+            out.extend(range(lo, hi + 1))
+        elif token.isdigit():
+            out.append(int(token))
+        else:
+            raise argparse.ArgumentTypeError(f"invalid seed {token!r}: give integers >= 0, e.g. 0,1,2 or 0-4")
+    return out
+
+
+def _device(value: str) -> str:
+    if value in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", value):
+        return value
+    raise argparse.ArgumentTypeError(f"invalid device {value!r}; choose auto, cpu, cuda or cuda:N")
+
+
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value!r}")
+    return n
+
+
+def _positive_float(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        x = 0.0
+    if not x > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value!r}")
+    return x
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (static choices are checked by argparse; plugin names by the registries)."""
+    p = argparse.ArgumentParser(
+        prog="run_all.py",
+        description="Benchmark self-supervised multimodal HAR methods: run a suite of cells (dataset x method x "
+                    "protocol x seed), store one record per cell and build the report.",
+    )
+    p.add_argument("--suite", choices=sorted(SUITES), default="smoke", help="which suite to run (default: smoke)")
+    p.add_argument("--list", action="store_true", help="list datasets, methods, protocols, backbones and suites")
+    p.add_argument("--datasets", nargs="+", metavar="NAME", help="only these datasets (comma or space separated)")
+    p.add_argument("--methods", nargs="+", metavar="VARIANT",
+                   help="only these methods or variants, e.g. simclr, simclr[inertial], cmc_cmkm[k=2]")
+    p.add_argument("--protocols", nargs="+", metavar="NAME", help="only these protocols")
+    p.add_argument("--seeds", nargs="+", metavar="SEED", help="seeds to run, e.g. 0,1,2 or 0-4")
+    p.add_argument("--epochs-scale", type=_positive_float, metavar="X",
+                   help="multiply every epoch count of the suite by X (at least 1 epoch)")
+    p.add_argument("--results", type=Path, metavar="DIR", help="results folder (default: results/<suite>)")
+    p.add_argument("--data-root", metavar="DIR", help="folder holding the raw datasets (default: $MMHAR_DATA, ./data)")
+    p.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    p.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="work units run in parallel")
+    p.add_argument("--backend", choices=("local", "joblib", "dask"), default="local",
+                   help="local (in-process, or joblib when --jobs > 1), joblib, or dask")
+    p.add_argument("--scheduler", metavar="ADDR", help="dask scheduler address (default: start a local cluster)")
+    p.add_argument("--threads", type=_positive_int, default=1, metavar="N",
+                   help="torch threads per work unit (default 1). CPU results depend on it, so keep it fixed when "
+                        "comparing runs; use --jobs for parallelism")
+    p.add_argument("--dry-run", action="store_true", help="print the plan (cells, pretraining, cached, estimate) only")
+    p.add_argument("--report-only", action="store_true", help="rebuild runs.csv and the report from the records")
+    p.add_argument("--download", metavar="NAME", help="download a dataset's raw files into the data root and exit")
+    p.add_argument("--fail-fast", action="store_true", help="stop at the first failing cell")
+    p.add_argument("--quiet", action="store_true", help="print errors and the final summary only")
+    return p
+
+
+def list_plugins(out: Callable[[str], None] = print) -> None:
+    """Print every registered dataset, method (with kind and variants), protocol, backbone and suite."""
+    from benchmark.data import resolve_root
+    from benchmark.registry import BACKBONES, DATASETS, METHODS, PROTOCOLS
+    from benchmark.suites import expand_method
+    from datasets.base import DatasetError
+
+    out("datasets:")
+    root = resolve_root()
+    for name, cls in DATASETS.items():
+        if not cls.needs_root:
+            where = "generated on the fly"
+        else:
+            try:
+                where = f"found in {cls().find(root)}"
+            except DatasetError:
+                where = f"not found under {root} (python run_all.py --download {name}, or --data-root DIR)"
+            except Exception as exc:  # noqa: BLE001 - listing must not crash on one odd plugin
+                where = f"unavailable ({exc})"
+        out(f"  {name:<12} profile {cls.profile}, splits {', '.join(cls.splits)}; {where}")
+    out("methods (kind: variants):")
+    for name, cls in METHODS.items():
+        out(f"  {name:<12} {cls.kind}: {', '.join(expand_method(name))}")
+    out("protocols (method kinds evaluated):")
+    for name, cls in PROTOCOLS.items():
+        out(f"  {name:<16} {', '.join(getattr(cls, 'kinds', ()))}")
+    out("backbones:")
+    for name in BACKBONES.names():
+        out(f"  {name}")
+    out("suites:")
+    for name, s in SUITES.items():
+        out(f"  {name:<6} {s.description}")
+
+
+def build_report_safely(results_dir: Path, suite: str | None, log: Callable[[str], None]) -> list[Path]:
+    """runs.csv, then benchmark.report.build_report (skipped with a message while the report is unavailable)."""
+    from benchmark.store import write_runs_csv
+
+    paths = [write_runs_csv(results_dir)]
+    try:
+        from benchmark.report import build_report
+    except ImportError as exc:
+        log(f"report not built: benchmark.report.build_report is unavailable ({exc})")
+        return paths
+    paths += list(build_report(Path(results_dir), suite) or [])
+    return paths
+
+
+def _log_report(paths: list[Path], results_dir: Path, log: Callable[[str], None]) -> None:
+    top = sorted(Path(p).name for p in paths if Path(p).parent == Path(results_dir))
+    log(f"report: {len(paths)} files written under {results_dir} ({', '.join(top)})")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code (0 ok, 1 some cells failed, 2 usage or data error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _main(args, parser)
+    except KeyboardInterrupt:
+        print("interrupted: finished cells are stored; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from benchmark.data import set_default_root
+    from benchmark.engine import ConfigError, resolve_device
+    from benchmark.registry import RegistryError
+    from benchmark.runner import RunError, RunSettings, execute, plan_suite
+    from benchmark.suites import SuiteError, get_suite, narrow
+    from datasets.base import DatasetError
+
+    def log(msg: str) -> None:
+        if not args.quiet:
+            print(msg, file=sys.stderr, flush=True)
+
+    set_default_root(args.data_root)
+    try:
+        if args.list:
+            list_plugins()
+            return EXIT_OK
+        if args.download:
+            from benchmark.download import download_dataset
+
+            folder = download_dataset(args.download, args.data_root)
+            print(f"{args.download} is ready in {folder}")
+            return EXIT_OK
+        try:
+            seeds = _seeds(args.seeds)
+        except argparse.ArgumentTypeError as exc:
+            parser.error(str(exc))
+        suite = narrow(get_suite(args.suite), datasets=_names(args.datasets), methods=_names(args.methods),
+                       protocols=_names(args.protocols), seeds=seeds, epochs_scale=args.epochs_scale)
+        results_dir = args.results or Path("results") / suite.name
+        if args.report_only:
+            if not (results_dir / "records").is_dir():
+                raise RunError(f"no records in {results_dir / 'records'}; run the suite first (or pass --results DIR)")
+            _log_report(build_report_safely(results_dir, suite.name, log), results_dir, log)
+            return EXIT_OK
+        resolve_device(args.device)  # fails early when CUDA is asked for but absent
+        settings = RunSettings(device=args.device, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
+                               threads=args.threads, quiet=args.quiet, fail_fast=args.fail_fast,
+                               data_root=args.data_root)
+        plan = plan_suite(suite, results_dir, data_root=args.data_root, log=log)
+        if args.dry_run:
+            print(plan.summary(device=str(resolve_device(args.device))))
+            return EXIT_OK
+        summary = execute(plan, settings, log=log)
+        _log_report(build_report_safely(results_dir, suite.name, log), results_dir, log)
+        if args.quiet:
+            print(f"{summary.completed} cells computed, {len(summary.failed)} failed, {summary.done_before} already "
+                  f"done; results in {results_dir}")
+        return EXIT_OK if summary.ok else EXIT_FAILED
+    except (SuiteError, RegistryError, ConfigError, DatasetError, RunError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,159 @@
+"""The command line: listing, argument validation, dry run, running with toy plugins, report-only, download."""
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmark import cli, store
+from tests import toy_plugins
+from tests.conftest import REPO
+
+TOY_ARGS = ["--suite", "smoke", "--methods", "toy_ssl[inertial]", "toy_student", "--protocols", "toy_probe",
+            "--seeds", "0", "--device", "cpu"]
+
+
+@pytest.fixture()
+def toys():
+    with toy_plugins.registered():
+        yield
+
+
+def test_list_shows_every_plugin_kind(capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["--list"]) == 0
+    out = capsys.readouterr().out
+    for line in ("datasets:", "methods (kind: variants):", "protocols (method kinds evaluated):", "backbones:",
+                 "suites:"):
+        assert line in out
+    assert "simclr       unimodal: simclr[inertial], simclr[skeleton]" in out
+    assert "supervised   supervised: supervised[inertial], supervised[skeleton], supervised[all]" in out
+    assert "cmc_cmkm     multimodal: cmc_cmkm" in out
+    assert "missing_modality multimodal" in out and "inertial_cnn_transformer" in out
+    assert "synthetic" in out and "generated on the fly" in out and "smoke  every method" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--suite", "nope"], "argument --suite: invalid choice: 'nope' (choose from"),
+    (["--device", "tpu"], "invalid device 'tpu'; choose auto, cpu, cuda or cuda:N"),
+    (["--jobs", "0"], "expected an integer >= 1, got '0'"),
+    (["--backend", "ray"], "argument --backend: invalid choice: 'ray'"),
+    (["--epochs-scale", "-1"], "expected a number > 0, got '-1'"),
+    (["--seeds", "a"], "invalid seed 'a'"),
+])
+def test_invalid_options_list_valid_choices(args: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(args)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--methods", "simclrr"], "unknown method 'simclrr'. Known methods: "),
+    (["--protocols", "linear,knnn"], "unknown protocol 'knnn'. Known protocols: finetune, knn, linear"),
+    (["--datasets", "utd"], "unknown dataset 'utd'. Known datasets: "),
+    (["--methods", "simclr[depth]"], "unknown modality of method simclr 'depth'"),
+    (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler only applies to --backend dask"),
+])
+def test_unknown_names_exit_2_with_the_list(args: list[str], message: str, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture) -> None:
+    assert cli.main([*args, "--results", str(tmp_path), "--dry-run"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_seed_and_name_parsing() -> None:
+    assert cli._seeds(["0-2,5", "7"]) == [0, 1, 2, 5, 7]
+    assert cli._names(["simclr[inertial],cmc_cmkm[k=2,lam=0.5]", "cmc"]) == [
+        "simclr[inertial]", "cmc_cmkm[k=2,lam=0.5]", "cmc"]
+
+
+def test_missing_real_data_says_how_to_get_it(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli.main(["--suite", "paper", "--data-root", str(empty), "--results", str(tmp_path / "r"), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "utd_mhad" in err and "python run_all.py --download utd_mhad" in err and str(empty) in err
+
+
+def test_quick_falls_back_to_synthetic(toys, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = ["--suite", "quick", "--methods", "toy_ssl[inertial]", "--protocols", "toy_probe", "--data-root", str(empty),
+            "--results", str(tmp_path / "r"), "--dry-run"]
+    assert cli.main(args) == 0
+    captured = capsys.readouterr()
+    assert "the quick suite runs on synthetic instead of utd_mhad" in captured.err
+    assert "--download utd_mhad" in captured.err
+    assert "dataset synthetic {'n_trials': 11}, split xsub: 330 train / 110 val / 440 test clips" in captured.out
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(toys, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert cli.main([*TOY_ARGS, "--results", str(tmp_path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "cells: 4 total, 0 done, 4 to run" in out
+    assert "pretrain units: 3 (1 only as dependencies); 0 checkpoints cached, 3 to train, 0 to load" in out
+    assert "estimated cost left:" in out and "rough FLOP estimate" in out
+    assert "toy_ssl[inertial]  2/2" in out and "toy_student        2/2" in out
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_run_then_rerun_then_report_only(toys, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[tuple[Path, str]] = []
+    import benchmark.report as report
+
+    monkeypatch.setattr(report, "build_report", lambda d, s=None: built.append((Path(d), s)) or [])
+    assert cli.main([*TOY_ARGS, "--results", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "[4/4]" in err and "left ~" in err and "finished: 4 cells computed, 0 failed" in err
+    rows = list(csv.DictReader((tmp_path / "runs.csv").open()))
+    assert len(rows) == 4 * 3  # accuracy, f1_macro, margin per cell
+    assert built == [(tmp_path, "smoke")]
+    assert cli.main([*TOY_ARGS, "--results", str(tmp_path), "--dry-run"]) == 0
+    assert "cells: 4 total, 4 done, 0 to run" in capsys.readouterr().out
+    assert cli.main([*TOY_ARGS, "--results", str(tmp_path), "--quiet"]) == 0
+    assert "0 cells computed, 0 failed, 4 already done" in capsys.readouterr().out
+    (tmp_path / "runs.csv").unlink()
+    assert cli.main(["--suite", "smoke", "--results", str(tmp_path), "--report-only"]) == 0
+    assert (tmp_path / "runs.csv").is_file() and len(built) == 3
+
+
+def test_failing_cells_give_exit_code_1(toys, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self, *a, **k):
+        raise ValueError("probe exploded")
+
+    monkeypatch.setattr(toy_plugins.ToyProbe, "run", broken)
+    monkeypatch.setattr("benchmark.report.build_report", lambda d, s=None: [])
+    assert cli.main([*TOY_ARGS, "--results", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "FAILED synthetic toy_ssl[inertial] toy_probe[budget=1] seed 0: ValueError: probe exploded" in err
+    assert store.scan_records(tmp_path) == ({}, [])
+
+
+def test_report_only_without_records(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["--results", str(tmp_path), "--report-only"]) == 2
+    assert "no records in" in capsys.readouterr().err
+
+
+def test_download_calls_the_dataset_downloader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture) -> None:
+    import benchmark.download as download
+
+    calls = []
+    monkeypatch.setattr(download, "download_dataset",
+                        lambda name, root=None, url=None: calls.append((name, root)) or Path(root) / name)
+    assert cli.main(["--download", "utd_mhad", "--data-root", str(tmp_path)]) == 0
+    assert calls == [("utd_mhad", str(tmp_path))]
+    assert f"utd_mhad is ready in {tmp_path / 'utd_mhad'}" in capsys.readouterr().out
+
+
+def test_run_all_entry_point_help() -> None:
+    out = subprocess.run([sys.executable, "run_all.py", "--help"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0
+    for opt in ("--suite", "--list", "--datasets", "--methods", "--protocols", "--seeds", "--epochs-scale", "--results",
+                "--data-root", "--device", "--jobs", "--backend", "--scheduler", "--dry-run", "--report-only",
+                "--download", "--quiet"):
+        assert opt in out.stdout

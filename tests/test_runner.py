@@ -1,0 +1,288 @@
+"""The runner: planning (keys, dependencies, kinds), caching, resume after a kill, failures, parallel backends."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmark import runner, store
+from benchmark.runner import RunSettings, execute, metrics_by_cell, plan_suite
+from benchmark.suites import Shrink, Suite, get_suite, narrow
+from tests import toy_plugins
+from tests.conftest import REPO
+
+TOY_DATA = {"synthetic": {"n_trials": 1, "n_classes": 4}}
+TOY_SUITE = Suite(name="toy", description="toy plugins", datasets=("synthetic",), methods=("toy_ssl", "toy_student"),
+                  protocols=("toy_probe", "toy_multi_only"), seeds=(0, 1), dataset_options=TOY_DATA)
+SERIAL = RunSettings(device="cpu", quiet=True)
+
+
+@pytest.fixture()
+def toys():
+    with toy_plugins.registered():
+        toy_plugins.ToyProbe.calls = 0
+        yield
+
+
+def _run(results: Path, suite: Suite = TOY_SUITE, settings: RunSettings = SERIAL) -> runner.RunSummary:
+    return execute(plan_suite(suite, results), settings)
+
+
+def _pretrain_spy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    import benchmark.pretrain as pretrain_mod
+
+    calls: list[str] = []
+    real = pretrain_mod.pretrain
+
+    def spy(name, *args, **kwargs):
+        calls.append(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(pretrain_mod, "pretrain", spy)
+    return calls
+
+
+# -- planning -------------------------------------------------------------------------------------
+def test_plan_counts_dependencies_and_kinds(toys, tmp_path: Path) -> None:
+    plan = plan_suite(TOY_SUITE, tmp_path)
+    # per seed: toy_ssl[inertial] and [skeleton] x 2 budgets, toy_student x (2 budgets + toy_multi_only)
+    assert len(plan.cells) == 2 * (2 * 2 + 3)
+    # the student's teachers have the same resolved config as the benchmarked toy_ssl variants: shared units
+    assert len(plan.units) == 2 * 3
+    student = [u for u in plan.units.values() if u.method == "toy_student"]
+    assert all(set(u.deps) == {"teacher_inertial", "teacher_skeleton"} for u in student)
+    order = list(plan.units)
+    for u in student:
+        assert all(order.index(d) < order.index(u.key) for d in u.deps.values())
+        assert {plan.units[d].variant for d in u.deps.values()} == {"toy_ssl[inertial]", "toy_ssl[skeleton]"}
+    assert [len(s) for s in plan.stages()] == [4, 2]
+    assert sorted({(v, p) for v, p, _ in plan.skipped}) == [("toy_ssl[inertial]", "toy_multi_only"),
+                                                            ("toy_ssl[skeleton]", "toy_multi_only")]
+    variants = sorted({c.protocol_variant for c in plan.cells})
+    assert variants == ["toy_multi_only", "toy_probe[budget=1]", "toy_probe[budget=3]"]
+    cell = next(c for c in plan.cells if c.protocol_variant == "toy_probe[budget=3]")
+    assert cell.protocol_cfg == {"budget": 3} and cell.protocol_resolved["epochs"] == 4
+    assert len(cell.key) == 16 and all(ch in "0123456789abcdef" for ch in cell.key)
+
+
+def test_plan_warns_when_a_batch_exceeds_the_training_clips(tmp_path: Path) -> None:
+    suite = narrow(get_suite("paper"), datasets=["synthetic"], methods=["simclr[inertial]"], seeds=[0])
+    plan = plan_suite(suite, tmp_path)  # default synthetic: 120 training clips, paper batch 128
+    assert plan.messages == ["warning: simclr[inertial] on synthetic: batch_size 128 exceeds the 120 training clips "
+                             "of split xsub; its pretraining will fail unless the batch size is lowered"]
+    assert plan.messages[0] in plan.summary()
+
+
+def test_keys_are_stable_and_change_with_config_and_code_version(toys, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = sorted(c.key for c in plan_suite(TOY_SUITE, tmp_path).cells)
+    assert keys == sorted(c.key for c in plan_suite(TOY_SUITE, tmp_path).cells)
+    shrunk = plan_suite(narrow(TOY_SUITE, epochs_scale=0.5), tmp_path)
+    assert not set(keys) & {c.key for c in shrunk.cells}
+    assert all(u.resolved["epochs"] in (1, 2) for u in shrunk.units.values())  # 3 -> 2 (rounded), 2 -> 1
+    monkeypatch.setattr(runner, "CODE_VERSION", "test-bump")
+    assert not set(keys) & {c.key for c in plan_suite(TOY_SUITE, tmp_path).cells}
+
+
+# -- running, caching, resuming -------------------------------------------------------------------
+def test_run_writes_records_and_rerun_recomputes_nothing(toys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _pretrain_spy(monkeypatch)
+    summary = _run(tmp_path)
+    assert summary.ok and summary.completed == 14
+    assert sorted(calls) == ["toy_ssl"] * 4 + ["toy_student"] * 2  # each unit trained once, teachers shared
+    assert toy_plugins.ToyProbe.calls == 14
+    records, bad = store.scan_records(tmp_path)
+    assert len(records) == 14 and not bad
+    assert len(list((tmp_path / "checkpoints").glob("*.pt"))) == 6
+    rec = next(r for r in records.values() if r["cell"]["variant"] == "toy_student"
+               and r["cell"]["protocol"] == "toy_multi_only")
+    assert set(rec) >= {"schema", "key", "cell", "metrics", "per_class", "artifacts", "timings", "params",
+                        "peak_memory_mb", "device", "git", "versions", "data_fingerprint", "code_version", "created"}
+    assert rec["cell"] == {"dataset": "synthetic", "split": "xsub", "method": "toy_student", "variant": "toy_student",
+                           "method_cfg": {}, "protocol": "toy_multi_only", "protocol_cfg": {},
+                           "protocol_variant": "toy_multi_only", "seed": rec["cell"]["seed"]}
+    assert rec["timings"]["pretrain_cached"] is False and rec["params"]["encoders"] == {"inertial": 8 * 300 + 8,
+                                                                                      "skeleton": 8 * 3000 + 8}
+    assert rec["device"] == "cpu" and rec["code_version"] == runner.CODE_VERSION and rec["peak_memory_mb"] > 0
+    before = {k: (tmp_path / "records" / f"{k}.json").read_text() for k in records}
+
+    calls.clear()
+    toy_plugins.ToyProbe.calls = 0
+    again = _run(tmp_path)
+    assert again.completed == 0 and again.done_before == 14
+    assert calls == [] and toy_plugins.ToyProbe.calls == 0
+    assert {k: (tmp_path / "records" / f"{k}.json").read_text() for k in records} == before
+
+
+class _Kill(BaseException):
+    """Stands for SIGKILL in the middle of a run (not an Exception: nothing may catch it)."""
+
+
+def test_interrupted_run_resumes_to_identical_records(toys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _run(tmp_path / "clean")
+    reference = metrics_by_cell(tmp_path / "clean")
+    toy_plugins.ToyProbe.calls = 0
+    real_run = toy_plugins.ToyProbe.run
+
+    def dying_run(self, *args, **kwargs):
+        if toy_plugins.ToyProbe.calls >= 5:
+            raise _Kill()
+        return real_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(toy_plugins.ToyProbe, "run", dying_run)
+    with pytest.raises(_Kill):
+        _run(tmp_path / "killed")
+    assert len(store.scan_records(tmp_path / "killed")[0]) == 5
+    # a killed writer may leave a temporary file behind: it is cleaned, never read as a record
+    (tmp_path / "killed" / "records" / f".abc.json{store.TMP_MARK}x").write_text('{"trunc')
+    monkeypatch.setattr(toy_plugins.ToyProbe, "run", real_run)
+    calls = _pretrain_spy(monkeypatch)
+    toy_plugins.ToyProbe.calls = 0
+    summary = _run(tmp_path / "killed")
+    assert summary.completed == 14 - 5 and summary.ok
+    assert toy_plugins.ToyProbe.calls == 9
+    assert len(calls) < 6  # units whose checkpoint was written before the kill are loaded, not retrained
+    assert metrics_by_cell(tmp_path / "killed") == reference
+    assert not [f for f in (tmp_path / "killed" / "records").iterdir() if store.TMP_MARK in f.name]
+
+
+def test_corrupt_record_is_reported_and_recomputed(toys, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    _run(tmp_path)
+    reference = metrics_by_cell(tmp_path)
+    victim = sorted((tmp_path / "records").glob("*.json"))[3]
+    victim.write_text(victim.read_text()[:40])
+    plan = plan_suite(TOY_SUITE, tmp_path)
+    assert len(plan.todo) == 1 and plan.corrupt and victim.name in plan.corrupt[0]
+    summary = execute(plan, RunSettings(device="cpu"))
+    assert summary.completed == 1
+    assert "cannot be read" in capsys.readouterr().err
+    assert json.loads(victim.read_text())["key"] == victim.stem
+    assert metrics_by_cell(tmp_path) == reference
+    assert (tmp_path / "records" / (victim.name + ".corrupt")).exists()
+
+
+def test_failing_cell_is_reported_others_still_run(toys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_run = toy_plugins.ToyProbe.run
+
+    def flaky(self, pre, data, split, cfg, seed, **kw):
+        if pre.variant == "toy_ssl[skeleton]" and cfg["budget"] == 3:
+            raise ValueError("boom in the probe")
+        return real_run(self, pre, data, split, cfg, seed, **kw)
+
+    monkeypatch.setattr(toy_plugins.ToyProbe, "run", flaky)
+    summary = _run(tmp_path)
+    assert summary.completed == 12 and len(summary.failed) == 2
+    assert all("toy_ssl[skeleton] toy_probe[budget=3]" in label and "boom in the probe" in err
+               for label, err in summary.failed)
+    assert len(store.scan_records(tmp_path)[0]) == 12
+
+
+def test_failed_dependency_fails_dependents(toys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_loss = toy_plugins.ToySSL.loss
+
+    def bad_loss(self, batch):
+        if self.cfg["modality"] == "skeleton":
+            raise RuntimeError("teacher diverged")
+        return real_loss(self, batch)
+
+    monkeypatch.setattr(toy_plugins.ToySSL, "loss", bad_loss)
+    summary = _run(tmp_path, narrow(TOY_SUITE, seeds=[0]))
+    failed = sorted(label for label, _ in summary.failed)
+    assert summary.completed == 2  # only toy_ssl[inertial]'s two cells
+    assert len(failed) == 5 and sum("toy_student" in f for f in failed) == 3
+    assert all("dependency toy_ssl[skeleton] (pretrain unit " in err for label, err in summary.failed
+               if "toy_student" in label)
+
+
+# -- parallel backends (same records as serial) ---------------------------------------------------
+def test_joblib_and_dask_match_serial(toys, tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    from distributed import LocalCluster
+
+    suite = narrow(TOY_SUITE, seeds=[0])
+    _run(tmp_path / "serial", suite)
+    reference = metrics_by_cell(tmp_path / "serial")
+    assert len(reference) == 7
+    _run(tmp_path / "joblib", suite, RunSettings(device="cpu", jobs=2, quiet=True))
+    assert metrics_by_cell(tmp_path / "joblib") == reference
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        _run(tmp_path / "dask", suite, RunSettings(device="cpu", backend="dask", scheduler=cluster.scheduler_address,
+                                                   quiet=True))
+    assert metrics_by_cell(tmp_path / "dask") == reference
+    serial_keys = sorted(p.name for p in (tmp_path / "serial" / "records").glob("*.json"))
+    assert serial_keys == sorted(p.name for p in (tmp_path / "dask" / "records").glob("*.json"))
+
+
+# -- the real smoke suite, narrowed: killed by a signal, then resumed; and run with two jobs ----------
+SMOKE_ARGS = ["--suite", "smoke", "--methods", "simclr[inertial]", "cmc_cmkm", "--protocols", "linear",
+              "paper_head", "--seeds", "0", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def smoke_reference(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Uninterrupted serial run of the narrowed smoke suite (real methods and protocols, 1-epoch schedules)."""
+    results = tmp_path_factory.mktemp("smoke-serial")
+    suite = narrow(get_suite("smoke"), methods=["simclr[inertial]", "cmc_cmkm"], protocols=["linear", "paper_head"],
+                   seeds=[0])
+    summary = execute(plan_suite(suite, results), RunSettings(device="cpu", quiet=True))
+    assert summary.ok and summary.completed == 4
+    return metrics_by_cell(results)
+
+
+def test_smoke_killed_with_sigkill_then_rerun_gives_same_records(smoke_reference: dict, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, str(REPO / "run_all.py"), *SMOKE_ARGS, "--results", str(tmp_path), "--device", "cpu"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    records = tmp_path / "records"
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if records.is_dir() and any(records.glob("*.json")):
+                break
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    n_before = len(store.scan_records(tmp_path)[0])
+    assert 1 <= n_before < 4, "the run was expected to be killed after its first record"
+    from benchmark.cli import main
+
+    monkeypatch.setattr("benchmark.report.build_report", lambda d, s=None: [])  # tested in test_report.py
+    assert main([*SMOKE_ARGS, "--results", str(tmp_path), "--device", "cpu"]) == 0
+    assert metrics_by_cell(tmp_path) == smoke_reference
+    assert (tmp_path / "runs.csv").is_file()
+
+
+def test_smoke_with_two_jobs_matches_serial(smoke_reference: dict, tmp_path: Path) -> None:
+    suite = narrow(get_suite("smoke"), methods=["simclr[inertial]", "cmc_cmkm"], protocols=["linear", "paper_head"],
+                   seeds=[0])
+    summary = execute(plan_suite(suite, tmp_path), RunSettings(device="cpu", jobs=2, quiet=True))
+    assert summary.ok
+    assert metrics_by_cell(tmp_path) == smoke_reference
+
+
+def test_settings_validation() -> None:
+    with pytest.raises(runner.RunError, match="unknown backend 'ray'; choose one of local, joblib, dask"):
+        RunSettings(backend="ray")
+    with pytest.raises(runner.RunError, match="--scheduler only applies to --backend dask"):
+        RunSettings(scheduler="tcp://127.0.0.1:8786")
+    with pytest.raises(runner.RunError, match="jobs must be an integer >= 1"):
+        RunSettings(jobs=0)
+    with pytest.raises(runner.RunError, match="threads must be an integer >= 1"):
+        RunSettings(threads=0)
+
+
+def test_shrink_overrides() -> None:
+    s = Shrink(epochs_scale=0.1, epochs_cap=20, batch_cap=16)
+    cfg = {"epochs": 300, "head_epochs": 5, "batch_size": 128, "eval_batch_size": 8, "lr": 1e-3, "random_epochs": 0,
+           "flag": True}
+    assert s.overrides(cfg) == {"epochs": 20, "head_epochs": 1, "batch_size": 16}
+    assert Shrink().overrides(cfg) == {}
