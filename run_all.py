@@ -1,9 +1,14 @@
 """Run the mmhar-bench benchmark: `python run_all.py --suite smoke|quick|full|paper [options]` (see --help)."""
 from __future__ import annotations
 
+import os
 import sys
 
-from benchmark.cli import main
+# Idle OpenMP threads sleep instead of spinning: on a shared or small CPU, spinning threads of parallel
+# work units slow each other down several-fold (measured by python -m benchmark.bench train).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from benchmark.cli import main  # noqa: E402 - after the OpenMP setting, before torch is imported
 
 if __name__ == "__main__":
     sys.exit(main())

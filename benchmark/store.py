@@ -203,6 +203,8 @@ def package_versions() -> dict[str, str | None]:
 
         out["torch"] = torch.__version__
         out["cuda"] = torch.version.cuda
+        out["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+        out["cpu_threads"] = str(torch.get_num_threads())
     except ImportError:  # pragma: no cover - torch is a hard dependency
         pass
     return out

@@ -45,10 +45,10 @@ def test_external_plugin_module_via_env(tmp_path) -> None:
     mod = tmp_path / "my_plugin_mod.py"
     mod.write_text(textwrap.dedent("""
         from benchmark.registry import DATASETS
-        from datasets.synthetic import Synthetic
+        from datasets.synthetic import SyntheticDataset
 
         @DATASETS.register("synthetic_copy")
-        class SyntheticCopy(Synthetic):
+        class SyntheticCopy(SyntheticDataset):
             name = "synthetic_copy"
     """))
     code = "from benchmark.registry import DATASETS; print(sorted(DATASETS.names()))"

@@ -325,7 +325,8 @@ def fit_classifier(model: nn.Module, train_x: Mapping[str, torch.Tensor], train_
 def scored(y_true: torch.Tensor, pred: torch.Tensor, class_names: Sequence[str]) -> EvalResult:
     """EvalResult with accuracy, macro-F1, per-class F1 and the confusion matrix of predictions."""
     metrics, per_class, cm = classification_scores(y_true, pred, class_names)
-    return EvalResult(metrics=metrics, per_class={"f1": per_class}, artifacts={"confusion": cm})
+    return EvalResult(metrics=metrics, per_class={"f1": per_class},
+                      artifacts={"confusion": cm, "class_names": list(class_names)})
 
 
 def prefixed(metrics: Mapping[str, float], prefix: str) -> dict[str, float]:
