@@ -25,6 +25,8 @@ class Registry(Generic[T]):
         def deco(obj: T) -> T:
             key = name or getattr(obj, "name", None) or getattr(obj, "__name__")
             self.add(key, obj)
+            if isinstance(obj, type) and getattr(obj, "name", None) != key:
+                obj.name = key  # the registered name is the plugin's name everywhere (records, errors)
             return obj
 
         return deco
