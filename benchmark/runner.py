@@ -36,7 +36,7 @@ from benchmark import store
 from benchmark.registry import DATASETS, METHODS, PROTOCOLS
 from benchmark.suites import Suite, SuiteError, parse_variant
 
-CODE_VERSION = "1"  # bump when stored results change meaning: every key changes and all cells are recomputed
+CODE_VERSION = "2"  # bump when stored results change meaning: every key changes and all cells are recomputed
 BACKENDS = ("local", "joblib", "dask")
 DEVICES = ("auto", "cpu", "cuda")
 

@@ -186,14 +186,17 @@ def eval_mode(*modules: nn.Module) -> Iterator[None]:
 
 def batched_forward(fn: Callable[[dict[str, torch.Tensor]], torch.Tensor], inputs: Mapping[str, torch.Tensor],
                     device: torch.device, batch_size: int = EVAL_BATCH) -> torch.Tensor:
-    """fn over `inputs` in batches, without gradients; float32 results concatenated along dim 0."""
+    """fn over `inputs` in batches, without gradients, in float32; results concatenated along dim 0.
+
+    Evaluation never uses bf16 autocast: validation (model selection) and test must be scored in the same
+    precision (pretraining's validation runs in float32 too).
+    """
     n = len(next(iter(inputs.values())))
     outs = []
     with torch.no_grad():
         for start in range(0, n, batch_size):
             batch = {k: v[start:start + batch_size] for k, v in inputs.items()}
-            with autocast_for(device):
-                outs.append(fn(batch).float())
+            outs.append(fn(batch).float())
     return torch.cat(outs) if outs else torch.empty(0)
 
 
