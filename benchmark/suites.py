@@ -163,7 +163,8 @@ SUITES: dict[str, Suite] = {
             shrink=Shrink(epochs_cap=1, batch_cap=16),
             dataset_options={"synthetic": {"n_trials": 1, "n_classes": 6}},
             method_overrides={"moco": {"queue_size": 32}, "cmc_moco": {"queue_size": 32}},
-            protocol_overrides={"semisup": {"budget": 2}},
+            # two budgets, so the semi-supervised curve figure is drawn (3 training clips per class here)
+            protocol_overrides={"semisup": {"budgets": [1, 2]}},
         ),
         Suite(
             name="quick",

@@ -152,10 +152,10 @@ class SemiSup(Protocol):
     """One label budget: evaluators trained on a stratified labelled subset, scored on the full test part."""
 
     name = "semisup"
-    defaults = {"budget_type": "auto", "budget": None, "evaluators": ["paper_head", "finetune"], "epochs": 100,
-                "subsets_dir": None}
+    defaults = {"budget_type": "auto", "budget": None, "budgets": None, "evaluators": ["paper_head", "finetune"],
+                "epochs": 100, "subsets_dir": None}
     choices = {"budget_type": ("auto",) + BUDGET_TYPES}
-    types = {"budget": (int, float, type(None)), "subsets_dir": (str, type(None))}
+    types = {"budget": (int, float, type(None)), "budgets": (list, type(None)), "subsets_dir": (str, type(None))}
 
     @classmethod
     def validate(cls, cfg: dict[str, Any]) -> None:
@@ -164,16 +164,25 @@ class SemiSup(Protocol):
         if not ev or len(set(ev)) != len(ev) or any(e not in EVALUATORS for e in ev):
             raise ConfigError(f"semisup.evaluators must be a non-empty list of distinct names from {EVALUATORS}, "
                               f"got {ev!r}")
+        budgets = cfg["budgets"]
+        if budgets is not None and (not budgets or len(set(budgets)) != len(budgets) or any(
+                isinstance(b, bool) or not isinstance(b, (int, float)) or b <= 0 for b in budgets)):
+            raise ConfigError(f"semisup.budgets must be null or a non-empty list of distinct positive numbers, "
+                              f"got {budgets!r}")
         if cfg["budget"] is not None and cfg["budget_type"] != "auto":
             check_budget(cfg["budget_type"], cfg["budget"])
 
     @classmethod
     def expand(cls, cfg: dict[str, Any], profile: str | None = None) -> list[dict[str, Any]]:
-        """One config per budget: the given one, or the profile's default budgets (pass the dataset profile)."""
+        """One config per budget: the given one, the listed `budgets`, or the profile's default budgets.
+
+        Expanded configs carry `budgets: None`, so a cell's key depends only on its own budget.
+        """
         btype = resolve_budget_type(cfg["budget_type"], profile)
         if cfg["budget"] is not None:
             return [{**cfg, "budget_type": btype} if profile else cfg]
-        return [{**cfg, "budget_type": btype, "budget": b} for b in DEFAULT_BUDGETS[btype]]
+        budgets = cfg["budgets"] or DEFAULT_BUDGETS[btype]
+        return [{**cfg, "budget_type": btype, "budget": b, "budgets": None} for b in budgets]
 
     @classmethod
     def variant_name(cls, cfg: dict[str, Any]) -> str:
