@@ -227,6 +227,8 @@ def fit(
             if cfg.monitor not in record:
                 raise ConfigError(f"scheduler monitor {cfg.monitor!r} not in epoch record keys {sorted(record)}")
             sched.step(record[cfg.monitor])
+        if cfg.select is not None and cfg.select not in record:
+            raise ConfigError(f"selection metric {cfg.select!r} not in epoch record keys {sorted(record)}")
         if cfg.select is None or _improved(record.get(cfg.select), best_sel, cfg.select_mode):
             if cfg.select is not None:
                 best_sel = record[cfg.select]

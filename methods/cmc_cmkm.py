@@ -102,8 +102,10 @@ class CMCCMKM(CMC):
         if set(self._teachers) != set(MODALITIES):
             raise RuntimeError("cmc_cmkm has no frozen SimCLR teachers: build it with deps {'teacher_inertial': ..., "
                                "'teacher_skeleton': ...} or train it through benchmark.pretrain.pretrain")
-        with torch.no_grad():
-            return {m: t(x[m]).flatten(1).float() for m, t in self._teachers.items()}
+        # Mining in float32 even inside a bf16 training step: top-1 among near-ties must match fp32 mining.
+        device_type = next(iter(x.values())).device.type
+        with torch.no_grad(), torch.autocast(device_type, enabled=False):
+            return {m: t(x[m].float()).flatten(1).float() for m, t in self._teachers.items()}
 
     def loss(self, batch: dict[str, Any]) -> torch.Tensor:
         cfg = self.cfg
