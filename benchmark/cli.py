@@ -204,7 +204,7 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         settings = RunSettings(device=args.device, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
                                threads=args.threads, quiet=args.quiet, fail_fast=args.fail_fast,
                                data_root=args.data_root)
-        plan = plan_suite(suite, results_dir, data_root=args.data_root, log=log)
+        plan = plan_suite(suite, results_dir, data_root=args.data_root, log=log, device=args.device)
         if args.dry_run:
             print(plan.summary(device=str(resolve_device(args.device))))
             return EXIT_OK

@@ -292,11 +292,20 @@ def _protocol_variant(pcls: Any, cfg: dict[str, Any], siblings: list[dict[str, A
     return f"{pcls.name}[{','.join(f'{k}={cfg[k]}' for k in keys)}]"
 
 
-class _Planner:
-    """Builds units and cells for one dataset (keys depend on its fingerprint and profile)."""
+def numerics_tag(device: Any = "auto") -> str:
+    """Device type and precision that results depend on, e.g. 'cpu-fp32' or 'cuda-bf16' (part of every key)."""
+    from benchmark.engine import resolve_device
 
-    def __init__(self, suite: Suite, info: DatasetInfo) -> None:
-        self.suite, self.info = suite, info
+    dev = resolve_device(device)
+    bf16 = dev.type == "cuda" and os.environ.get("MMHAR_BF16", "1") != "0"
+    return f"{dev.type}-{'bf16' if bf16 else 'fp32'}"
+
+
+class _Planner:
+    """Builds units and cells for one dataset (keys depend on its fingerprint, profile and numerics)."""
+
+    def __init__(self, suite: Suite, info: DatasetInfo, numerics: str = "cpu-fp32") -> None:
+        self.suite, self.info, self.numerics = suite, info, numerics
         self.units: dict[str, PretrainUnit] = {}
         self.warnings: list[str] = []
 
@@ -309,7 +318,8 @@ class _Planner:
         deps = {d.key: self.unit(d.method, dict(d.overrides), seed).key for d in cls.dependencies(resolved)}
         key = _hash({"kind": "pretrain", "dataset": self.info.name, "dataset_options": self.info.options,
                      "split": self.info.split, "method": method, "cfg": resolved, "deps": deps, "seed": seed,
-                     "fingerprint": self.info.fingerprint, "code_version": CODE_VERSION})
+                     "fingerprint": self.info.fingerprint, "code_version": CODE_VERSION,
+                     "numerics": self.numerics})
         if key in self.units:
             return self.units[key]
         views = max(1, int(getattr(cls, "n_views", 1) or 0))
@@ -349,7 +359,8 @@ class _Planner:
             for cfg in expanded:
                 shown = {k: v for k, v in cfg.items() if k in base or k not in defaults or defaults[k] != v}
                 key = _hash({"kind": "cell", "pretrain": unit.key, "protocol": protocol, "cfg": cfg, "seed": seed,
-                             "fingerprint": self.info.fingerprint, "code_version": CODE_VERSION})
+                             "fingerprint": self.info.fingerprint, "code_version": CODE_VERSION,
+                             "numerics": self.numerics})
                 n = self.info.sizes
                 p_epochs = int(cfg.get("epochs", 1) or 1)
                 fwd = _fwd_flops(self.info, _used_modalities(self.info, unit.resolved))
@@ -381,8 +392,12 @@ def _how_to_get(name: str) -> str:
 
 
 def plan_suite(suite: Suite, results_dir: Path, *, data_root: str | None = None,
-               log: Callable[[str], None] = lambda s: None) -> Plan:
-    """Expand a suite into cells and pretrain units, and look up what the results folder already holds."""
+               log: Callable[[str], None] = lambda s: None, device: Any = "auto") -> Plan:
+    """Expand a suite into cells and pretrain units, and look up what the results folder already holds.
+
+    Keys include the device type and precision (`numerics_tag(device)`): CPU-fp32 and CUDA-bf16 results
+    never stand in for each other.
+    """
     from datasets.base import DataNotFoundError
 
     results_dir = Path(results_dir)
@@ -408,7 +423,7 @@ def plan_suite(suite: Suite, results_dir: Path, *, data_root: str | None = None,
     skipped: list[tuple[str, str, str]] = []
     specs = suite.variant_specs()
     for info in infos.values():
-        planner = _Planner(suite, info)
+        planner = _Planner(suite, info, numerics_tag(device))
         for spec in specs:
             for seed in suite.seeds:
                 cells.extend(planner.cells(spec, seed, skipped))
@@ -854,7 +869,7 @@ def run_work_unit(payload: dict[str, Any], on_cell: Callable[[str, dict[str, Any
 def run(suite: Suite, results_dir: Path, settings: RunSettings, *, log: Callable[[str], None] | None = None) -> RunSummary:
     """Plan and execute a suite (the programmatic entry point behind `run_all.py`)."""
     logger = (lambda s: None) if settings.quiet else (log or _stderr)
-    plan = plan_suite(suite, results_dir, data_root=settings.data_root, log=logger)
+    plan = plan_suite(suite, results_dir, data_root=settings.data_root, log=logger, device=settings.device)
     return execute(plan, settings, log=logger)
 
 
