@@ -207,6 +207,14 @@ def get_suite(name: str) -> Suite:
     return SUITES[name]
 
 
+def _known_names(kind: str, names: Sequence[str], known: list[str]) -> tuple[str, ...]:
+    """`names` without duplicates, in order; an unknown one raises SuiteError listing the known ones."""
+    for name in names:
+        if name not in known:
+            raise SuiteError(unknown_name_message(kind, name, known))
+    return tuple(dict.fromkeys(names))
+
+
 def narrow(
     suite: Suite,
     *,
@@ -219,11 +227,7 @@ def narrow(
     """A copy of `suite` restricted (or redirected) to the given names; unknown names list the valid ones."""
     changes: dict[str, Any] = {}
     if datasets:
-        known = DATASETS.names()
-        for d in datasets:
-            if d not in known:
-                raise SuiteError(unknown_name_message("dataset", d, known))
-        changes["datasets"] = tuple(dict.fromkeys(datasets))
+        changes["datasets"] = _known_names("dataset", datasets, DATASETS.names())
     if methods:
         valid = sorted(set(METHODS.names()) | set(all_variant_specs()))
         for m in methods:
@@ -233,11 +237,7 @@ def narrow(
             expand_method(m)  # validates the modality
         changes["methods"] = tuple(dict.fromkeys(m.strip() for m in methods))
     if protocols:
-        known = PROTOCOLS.names()
-        for p in protocols:
-            if p not in known:
-                raise SuiteError(unknown_name_message("protocol", p, known))
-        changes["protocols"] = tuple(dict.fromkeys(protocols))
+        changes["protocols"] = _known_names("protocol", protocols, PROTOCOLS.names())
     if seeds:
         bad = [s for s in seeds if not isinstance(s, int) or isinstance(s, bool) or s < 0]
         if bad:
