@@ -310,6 +310,27 @@ def test_rebuild_is_byte_identical_and_restores_deleted_figures(report):
         assert p.read_bytes() == data, p.name
 
 
+def test_findings_read_out_best_ties_and_retrieval_views(report):
+    root, written = report
+    assert root / "findings.md" in written
+    md = (root / "findings.md").read_text(encoding="utf-8")
+    assert md.startswith("# Findings: suite `unit`\n")
+    p_cmc, p_si, p_ss = (sst.ttest_rel(v, ACC_CMKM).pvalue for v in (ACC_CMC, ACC_SIM_I, ACC_SIM_S))
+    assert stats.holm([p_cmc, p_si, p_ss])[0] > 0.05  # cmc is tied with the best, the SimCLRs are below
+    assert _row(md, "utd_mhad / xsub / paper_head") == [
+        "utd_mhad / xsub / paper_head", "cmc_cmkm 97.24 ± 0.56 (n=5)", "cmc",
+        "simclr[skeleton], simclr[inertial]", "supervised[all]"]
+    # MMAct ranks by macro-F1; every semi-supervised budget is its own table
+    assert _row(md, "mmact / xsub / paper_head")[1] == "cmc_cmkm 85.00 ± 1.00 (n=3)"
+    assert _row(md, "utd_mhad / xsub / semisup[per_class=10]")[1].startswith("cmc_cmkm ")
+    views = md[md.index("## Retrieval views"):]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in views.splitlines()
+            if line.startswith("| utd_mhad / xsub / retrieval")]
+    assert [r[1] for r in rows] == ["default", "fused"]
+    for row in rows:  # mAP = accuracy - 0.3 in both views
+        assert row[2:] == ["cmc_cmkm 67.24 ± 0.56", "simclr[inertial] 42.00 ± 1.58"]
+
+
 # ------------------------------------------------------------------------------------------------
 # paper table
 # ------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 `build_report(results_dir)` reads `<results_dir>/records/*.json` and writes
     leaderboard.md / leaderboard.csv / leaderboard.tex   one section per (dataset, split, protocol variant)
     figures/*.png                                       curves, bars, confusion, precision@k, embeddings
+    findings.md                                         the leaderboards read out: best, ties, retrieval views
     table.md / table.csv                                published vs reproduced (only where published exists)
 Text outputs are byte-identical when rebuilt from the same records.
 """
@@ -17,6 +18,7 @@ __all__ = ["build_report", "ReportError", "collect", "ResultSet"]
 LEADERBOARD = "leaderboard"
 FIGURES_DIR = "figures"
 PAPER_TABLE = "table"
+FINDINGS = "findings"
 
 
 def build_report(results_dir: Path, suite: str | None = None) -> list[Path]:
@@ -25,7 +27,7 @@ def build_report(results_dir: Path, suite: str | None = None) -> list[Path]:
     `suite` only titles the leaderboard. Raises ReportError (naming the file) for a missing records
     folder or a record the report cannot read.
     """
-    from benchmark.report import paper, plots, tables
+    from benchmark.report import findings, paper, plots, tables
     from benchmark.store import atomic_write_text
 
     results_dir = Path(results_dir)
@@ -36,6 +38,9 @@ def build_report(results_dir: Path, suite: str | None = None) -> list[Path]:
         path = results_dir / f"{LEADERBOARD}{suffix}"
         atomic_write_text(path, text)
         written.append(path)
+    path = results_dir / f"{FINDINGS}.md"
+    atomic_write_text(path, findings.findings_markdown(rs, suite))
+    written.append(path)
     sections = paper.paper_sections(rs)
     if sections:
         for suffix, text in ((".md", paper.paper_markdown(sections)), (".csv", paper.paper_csv(sections))):

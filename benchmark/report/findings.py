@@ -1,0 +1,93 @@
+"""Findings: the leaderboards read out in a few lines, regenerated from the records like every table.
+
+`findings_markdown(rs)` writes, for every (dataset, split, protocol variant):
+- the best method on the main metric (mean ± std, n seeds);
+- the methods statistically indistinguishable from it (the leaderboard's dagger: paired t-test over matched
+  seeds, Holm-corrected) and those significantly below it;
+then, for retrieval-like tables, the best method of every retrieval view (fused, per modality, cross-modal)
+on mean average precision. The text states facts the tables already hold; it draws no conclusions beyond them.
+"""
+from __future__ import annotations
+
+import math
+
+from tabulate import tabulate
+
+from benchmark.report import stats
+from benchmark.report.aggregate import MAIN_GROUP, Leaderboard, ResultSet, leaderboards, secondary_tables
+from benchmark.report.tables import METRIC_TITLES, mean_std, table_title
+
+VIEW_METRIC = "map"  # the retrieval column summarised per view
+
+
+def _names(labels: list[str]) -> str:
+    return ", ".join(labels) if labels else "none"
+
+
+def board_finding(board: Leaderboard) -> list[str]:
+    """[table, best (mean ± std, n), tied with the best, significantly below, untestable] for one leaderboard."""
+    main = board.main_metric
+    best = [(lab, c[main]) for lab, c in board.rows if c[main].best]
+    if not best:
+        return [table_title(board.dataset, board.split, board.table), "–", "–", "–", "–"]
+    label, cell = best[0]
+    tied, below, untested = [], [], []
+    for lab, cells in board.rows:
+        comp = cells[main].comparison
+        if cells[main].best or math.isnan(cells[main].summary.mean):
+            continue
+        if comp is None or comp.tied is None:
+            untested.append(lab)
+        elif comp.tied:
+            tied.append(lab)
+        else:
+            below.append(lab)
+    return [table_title(board.dataset, board.split, board.table),
+            f"{label} {mean_std(cell.summary)} (n={cell.summary.n})", _names(tied), _names(below), _names(untested)]
+
+
+def view_findings(rs: ResultSet) -> list[list[str]]:
+    """[table, view, best method (mean ± std of the view's mAP), runner-up] for every retrieval view."""
+    rows = []
+    for table in secondary_tables(rs):
+        groups = sorted({g for g, _, _ in table.rows if VIEW_METRIC in table.columns},
+                        key=lambda g: (g != MAIN_GROUP, g))
+        for group in groups:
+            ranked = sorted(((lab, s[VIEW_METRIC]) for g, lab, s in table.rows
+                             if g == group and VIEW_METRIC in s and not math.isnan(s[VIEW_METRIC].mean)),
+                            key=lambda t: (-t[1].mean, t[0]))
+            if not ranked:
+                continue
+            first = f"{ranked[0][0]} {mean_std(ranked[0][1])}"
+            second = f"{ranked[1][0]} {mean_std(ranked[1][1])}" if len(ranked) > 1 else "–"
+            view = "default" if group == MAIN_GROUP else group
+            rows.append([table_title(table.dataset, table.split, table.table), view, first, second])
+    return rows
+
+
+def findings_markdown(rs: ResultSet, suite: str | None = None) -> str:
+    """The findings document (deterministic text: no timestamps, no paths)."""
+    boards = leaderboards(rs)
+    title = f"# Findings: suite `{suite}`" if suite else "# Findings"
+    metrics = sorted({METRIC_TITLES.get(b.main_metric, b.main_metric) for b in boards})
+    parts = [title, "",
+             f"Read out of `leaderboard.md` (same records, same tests). Main metric: {_names(metrics)}, in %, "
+             f"mean ± std over seeds. 'Tied with the best' = not significantly different from the best row "
+             f"(paired t-test over matched seeds, Holm-corrected within each table, alpha = {stats.ALPHA}); "
+             f"'untestable' = fewer than 2 seeds paired with the best row. With a handful of seeds such a test detects only "
+             f"large, consistent differences: a tie is absence of evidence, not evidence of equality.", ""]
+    rows = [board_finding(b) for b in boards]
+    parts += [tabulate(rows, headers=["Table", "Best", "Tied with the best", "Significantly below the best",
+                                      "Untestable"], tablefmt="github", disable_numparse=True), ""]
+    views = view_findings(rs)
+    if views:
+        parts += ["## Retrieval views", "",
+                  f"Best method per retrieval view on mAP (%): `fused` = the method's concatenated embedding, "
+                  f"`a->b` = queries embedded with modality a, gallery with modality b (cross-modal), "
+                  f"`default` = the protocol's main score (fused for multimodal methods, the own modality otherwise).", "",
+                  tabulate(views, headers=["Table", "View", "Best (mAP)", "Second"], tablefmt="github",
+                           disable_numparse=True), ""]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+__all__ = ["board_finding", "findings_markdown", "view_findings"]
