@@ -365,6 +365,30 @@ def test_no_paper_table_without_published_dataset(tmp_path):
     assert not (tmp_path / "table.md").exists() and tmp_path / "leaderboard.md" in written
 
 
+def test_paper_table_only_from_reference_configuration(tmp_path):
+    """Shortened schedules (--epochs-scale) or changed protocol settings are never compared with the paper."""
+    for seed in (0, 1):
+        _write(tmp_path, _record("utd_mhad", "xsub", "cmc", "paper_head", seed, {"accuracy": 0.9, "f1_macro": 0.9},
+                                 method_cfg={"epochs": 10}))
+        _write(tmp_path, _record("utd_mhad", "xsub", "simclr[skeleton]", "paper_head", seed,
+                                 {"accuracy": 0.9, "f1_macro": 0.9}, method_cfg={"modality": "skeleton"},
+                                 protocol_cfg={"epochs": 10}))
+    (tmp_path / "table.md").write_text("stale", encoding="utf-8")  # left by earlier records
+    written = build_report(tmp_path)
+    assert not (tmp_path / "table.md").exists() and tmp_path / "table.md" not in written
+    for seed in (0, 1):  # the reference configuration: the modality is the only override
+        _write(tmp_path, _record("utd_mhad", "xsub", "simclr[skeleton]", "paper_head", seed,
+                                 {"accuracy": 0.95, "f1_macro": 0.9}, method_cfg={"modality": "skeleton"}))
+    _write(tmp_path, _record("utd_mhad", "xsub", "cmc", "paper_head", 0, {"accuracy": 0.97, "f1_macro": 0.9}))
+    build_report(tmp_path)
+    md = (tmp_path / "table.md").read_text(encoding="utf-8")
+    rows = {c[1]: c[2:] for c in ([x.strip() for x in line.strip("|").split("|")] for line in md.splitlines()
+                                  if line.startswith("| "))}
+    assert rows["SimCLR (simclr[skeleton])"] == ["95.11", "95.00 ± 0.00 (n=2)", "-0.11"]
+    assert rows["CMC (cmc)"] == ["96.04", "97.00 (n=1)", "+0.96"]  # the epochs=10 runs left out
+    assert rows["CMC-CMKM (cmc_cmkm)"] == ["97.67", "not run", "–"]
+
+
 # ------------------------------------------------------------------------------------------------
 # loading
 # ------------------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@
     leaderboard.md / leaderboard.csv / leaderboard.tex   one section per (dataset, split, protocol variant)
     figures/*.png                                       curves, bars, confusion, precision@k, embeddings
     findings.md                                         the leaderboards read out: best, ties, retrieval views
-    table.md / table.csv                                published vs reproduced (only where published exists)
+    table.md / table.csv                                published vs reproduced (only where published numbers and
+                                                        reference-configuration records exist; else removed)
 Text outputs are byte-identical when rebuilt from the same records.
 """
 from __future__ import annotations
@@ -42,10 +43,12 @@ def build_report(results_dir: Path, suite: str | None = None) -> list[Path]:
     atomic_write_text(path, findings.findings_markdown(rs, suite))
     written.append(path)
     sections = paper.paper_sections(rs)
-    if sections:
-        for suffix, text in ((".md", paper.paper_markdown(sections)), (".csv", paper.paper_csv(sections))):
-            path = results_dir / f"{PAPER_TABLE}{suffix}"
-            atomic_write_text(path, text)
+    for suffix, make in ((".md", paper.paper_markdown), (".csv", paper.paper_csv)):
+        path = results_dir / f"{PAPER_TABLE}{suffix}"
+        if sections:
+            atomic_write_text(path, make(sections))
             written.append(path)
+        else:  # a table left by earlier records would no longer follow from these ones
+            path.unlink(missing_ok=True)
     written += plots.plot_all(rs, results_dir / FIGURES_DIR)
     return written

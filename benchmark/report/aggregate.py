@@ -53,6 +53,7 @@ class Entry:
     per_class: dict[str, Any]
     artifacts: dict[str, Any]
     main_metric: str | None  # as stated by the record, if it states one
+    method_cfg: dict[str, Any] = field(default_factory=dict)  # the cell's method overrides (modality included)
 
 
 @dataclass
@@ -196,6 +197,7 @@ def collect(results_dir: Path) -> ResultSet:
             metrics={k: (math.nan if v is None else float(v)) for k, v in rec["metrics"].items()},
             per_class=dict(rec.get("per_class") or {}), artifacts=dict(rec.get("artifacts") or {}),
             main_metric=_metric_name(rec.get("main_metric") or c.get("main_metric")),
+            method_cfg=dict(c.get("method_cfg") or {}),
         ))
     return ResultSet(entries, n_files=len(pairs), superseded=len(pairs) - len(kept))
 
