@@ -79,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--datasets", nargs="+", metavar="NAME", help="only these datasets (comma or space separated)")
     p.add_argument("--methods", nargs="+", metavar="VARIANT",
                    help="only these methods or variants, e.g. simclr, simclr[inertial], cmc_cmkm[k=2]")
-    p.add_argument("--protocols", nargs="+", metavar="NAME", help="only these protocols")
+    p.add_argument("--protocols", nargs="+", metavar="NAME",
+                   help="only these protocols or protocol variants, e.g. knn, paper_head[bn_mode=frozen]")
     p.add_argument("--seeds", nargs="+", metavar="SEED", help="seeds to run, e.g. 0,1,2 or 0-4")
     p.add_argument("--epochs-scale", type=_positive_float, metavar="X",
                    help="multiply every epoch count of the suite by X (at least 1 epoch)")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+import json
 import os
 import sys
 import time
@@ -34,7 +35,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from benchmark import store
 from benchmark.registry import DATASETS, METHODS, PROTOCOLS
-from benchmark.suites import Suite, SuiteError, parse_variant
+from benchmark.suites import Suite, SuiteError, parse_protocol, parse_variant
 
 CODE_VERSION = "2"  # bump when stored results change meaning: every key changes and all cells are recomputed
 BACKENDS = ("local", "joblib", "dask")
@@ -283,13 +284,18 @@ def _dataset_info(name: str, options: dict[str, Any], split: str | None, root: s
     return info, data
 
 
-def _protocol_variant(pcls: Any, cfg: dict[str, Any], siblings: list[dict[str, Any]]) -> str:
-    """The protocol's own variant name, or name[k=v] over the keys in which the expanded configs differ."""
+def _protocol_variant(pcls: Any, cfg: dict[str, Any], siblings: list[dict[str, Any]],
+                     chosen: dict[str, Any] | None = None) -> str:
+    """The protocol's own variant name, or name[k=v] over the keys in which the expanded configs differ,
+    followed by the overrides of a protocol variant spec (`chosen`, e.g. bn_mode=frozen)."""
     name = pcls.variant_name(cfg) if hasattr(pcls, "variant_name") else pcls.name
-    if name != pcls.name or len(siblings) <= 1:
+    if name == pcls.name and len(siblings) > 1:
+        keys = sorted(k for k in cfg if any(s.get(k) != cfg[k] for s in siblings))
+        name = f"{pcls.name}[{','.join(f'{k}={cfg[k]}' for k in keys)}]"
+    if not chosen:
         return name
-    keys = sorted(k for k in cfg if any(s.get(k) != cfg[k] for s in siblings))
-    return f"{pcls.name}[{','.join(f'{k}={cfg[k]}' for k in keys)}]"
+    extra = ",".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in sorted(chosen.items()))
+    return f"{name[:-1]},{extra}]" if name.endswith("]") else f"{name}[{extra}]"
 
 
 def numerics_tag(device: Any = "auto") -> str:
@@ -345,13 +351,14 @@ class _Planner:
         variant = spec.strip() if any(k != "modality" for k in overrides) else cls.variant_name(probe)
         unit = self.unit(method, overrides, seed, variant)
         out = []
-        for protocol in self.suite.protocol_names():
+        for spec in self.suite.protocol_names():
+            protocol, chosen = parse_protocol(spec)
             pcls = PROTOCOLS.get(protocol)
             applies = pcls.applies_to(cls.kind) if hasattr(pcls, "applies_to") else cls.kind in pcls.kinds
             if not applies:
                 skipped.append((variant, protocol, f"kind {cls.kind}"))
                 continue
-            base = dict(self.suite.protocol_overrides.get(protocol, {}))
+            base = {**self.suite.protocol_overrides.get(protocol, {}), **chosen}
             base.update(self.suite.shrink.overrides(pcls.resolve_config(base)))
             resolved = pcls.resolve_config(base)
             defaults = pcls.resolve_config({})
@@ -361,6 +368,8 @@ class _Planner:
                 key = _hash({"kind": "cell", "pretrain": unit.key, "protocol": protocol, "cfg": cfg, "seed": seed,
                              "fingerprint": self.info.fingerprint, "code_version": CODE_VERSION,
                              "numerics": self.numerics})
+                if any(c.key == key for c in out):  # a protocol variant that restates the defaults
+                    continue
                 n = self.info.sizes
                 p_epochs = int(cfg.get("epochs", 1) or 1)
                 fwd = _fwd_flops(self.info, _used_modalities(self.info, unit.resolved))
@@ -368,7 +377,7 @@ class _Planner:
                 out.append(Cell(key=key, pretrain_key=unit.key, dataset=self.info.name, split=self.info.split,
                                 method=method, variant=variant, method_cfg=unit.overrides, protocol=protocol,
                                 protocol_cfg=shown, protocol_resolved=cfg,
-                                protocol_variant=_protocol_variant(pcls, cfg, expanded), seed=seed,
+                                protocol_variant=_protocol_variant(pcls, cfg, expanded, chosen), seed=seed,
                                 data_fingerprint=self.info.fingerprint, flops=flops))
         return out
 

@@ -3,7 +3,8 @@
 A suite is data, not code: the runner expands it into cells. Method variants are written
 `name[modality]` (e.g. `simclr[inertial]`) or `name[key=value,...]` for other config overrides
 (e.g. `cmc_cmkm[k=2]`); a bare method name in a suite or on the command line means every variant
-of it, one per value of the method's declared `modality` choices.
+of it, one per value of the method's declared `modality` choices. Protocols take variants the same way
+(`paper_head[bn_mode=frozen]`): cells of their own, beside the plain protocol's.
 
 Schedules are shortened by a `Shrink`, applied to every resolved method config (dependencies included)
 and protocol config: keys named `epochs` / `*_epochs` are multiplied by `epochs_scale` (at least 1,
@@ -94,7 +95,7 @@ class Suite:
         return out
 
     def protocol_names(self) -> list[str]:
-        """The protocols of this suite (every registered one when not listed)."""
+        """The protocol specs of this suite, e.g. 'knn' or 'paper_head[bn_mode=frozen]' (all when not listed)."""
         return list(self.protocols) if self.protocols is not None else PROTOCOLS.names()
 
 
@@ -140,6 +141,24 @@ def expand_method(spec: str) -> list[str]:
     if allowed:
         return [f"{name}[{m}]" for m in allowed]
     return [name]
+
+
+def parse_protocol(spec: str) -> tuple[str, dict[str, Any]]:
+    """'paper_head[bn_mode=frozen]' -> ('paper_head', {'bn_mode': 'frozen'}); the overrides are validated.
+
+    A protocol variant runs the protocol with these config values on top of the suite's own overrides, as
+    cells of their own (their keys, records and leaderboard tables differ from the plain protocol's).
+    """
+    name, overrides = parse_variant(spec)
+    if "[" in spec and "=" not in spec.split("[", 1)[1]:
+        raise SuiteError(f"protocol variant {spec!r}: write name[key=value,...], e.g. paper_head[bn_mode=frozen]")
+    if name not in PROTOCOLS:
+        raise SuiteError(unknown_name_message("protocol", spec, PROTOCOLS.names()))
+    try:
+        PROTOCOLS.get(name).resolve_config(overrides)
+    except ValueError as exc:
+        raise SuiteError(f"protocol variant {spec!r}: {exc}") from None
+    return name, overrides
 
 
 def all_variant_specs() -> list[str]:
@@ -237,7 +256,9 @@ def narrow(
             expand_method(m)  # validates the modality
         changes["methods"] = tuple(dict.fromkeys(m.strip() for m in methods))
     if protocols:
-        changes["protocols"] = _known_names("protocol", protocols, PROTOCOLS.names())
+        for p in protocols:
+            parse_protocol(p)  # a known protocol, and overrides it accepts
+        changes["protocols"] = tuple(dict.fromkeys(p.strip() for p in protocols))
     if seeds:
         bad = [s for s in seeds if not isinstance(s, int) or isinstance(s, bool) or s < 0]
         if bad:

@@ -71,6 +71,27 @@ def test_plan_counts_dependencies_and_kinds(toys, tmp_path: Path) -> None:
     assert len(cell.key) == 16 and all(ch in "0123456789abcdef" for ch in cell.key)
 
 
+def test_protocol_variants_are_cells_of_their_own(toys, tmp_path: Path) -> None:
+    plain = plan_suite(TOY_SUITE, tmp_path)
+    both = plan_suite(narrow(TOY_SUITE, protocols=["toy_probe", "toy_probe[lr=0.1]", "toy_multi_only[epochs=3]",
+                                                   "toy_probe[lr=0.05]"]), tmp_path)  # 0.05: the default again
+    by_variant: dict[str, list] = {}
+    for c in both.cells:
+        by_variant.setdefault(c.protocol_variant, []).append(c)
+    assert sorted(by_variant) == ["toy_multi_only[epochs=3]", "toy_probe[budget=1,lr=0.1]", "toy_probe[budget=1]",
+                                  "toy_probe[budget=3,lr=0.1]", "toy_probe[budget=3]"]
+    # the plain protocol's cells keep their keys; the variants' differ and carry the override
+    plain_probe = {c.key for c in plain.cells if c.protocol == "toy_probe"}
+    assert plain_probe == {c.key for v in ("toy_probe[budget=1]", "toy_probe[budget=3]") for c in by_variant[v]}
+    tuned = by_variant["toy_probe[budget=3,lr=0.1]"]
+    assert not plain_probe & {c.key for c in tuned}
+    assert all(c.protocol == "toy_probe" and c.protocol_cfg == {"budget": 3, "lr": 0.1} for c in tuned)
+    assert all(c.protocol_resolved["epochs"] == 3 for c in by_variant["toy_multi_only[epochs=3]"])
+    # per seed: plain toy_probe 3 variants x 2 budgets, the same with lr=0.1, toy_multi_only[epochs=3] for the
+    # student; toy_probe[lr=0.05] restates the default and adds nothing
+    assert len(both.cells) == len({c.key for c in both.cells}) == 2 * (6 + 6 + 1)
+
+
 def test_plan_warns_when_a_batch_exceeds_the_training_clips(tmp_path: Path) -> None:
     suite = narrow(get_suite("paper"), datasets=["synthetic"], methods=["simclr[inertial]"], seeds=[0])
     plan = plan_suite(suite, tmp_path)  # default synthetic: 120 training clips, paper batch 128

@@ -65,6 +65,15 @@ def test_narrow_and_unknown_names() -> None:
         narrow(smoke, methods=["simclrr"])
     with pytest.raises(SuiteError, match=r"unknown protocol 'knnn'. Known protocols: .*knn.*linear"):
         narrow(smoke, protocols=["knnn"])
+    s = narrow(smoke, protocols=["paper_head", "paper_head[bn_mode=frozen]"])
+    assert s.protocol_names() == ["paper_head", "paper_head[bn_mode=frozen]"]
+    with pytest.raises(SuiteError, match=r"'paper_head\[bn_mod=frozen\]': unknown config key 'bn_mod' for "
+                                         r"protocol 'paper_head'; valid keys: .*bn_mode"):
+        narrow(smoke, protocols=["paper_head[bn_mod=frozen]"])
+    with pytest.raises(SuiteError, match=r"invalid value 'off' for paper_head.bn_mode"):
+        narrow(smoke, protocols=["paper_head[bn_mode=off]"])
+    with pytest.raises(SuiteError, match=r"write name\[key=value,...\]"):
+        narrow(smoke, protocols=["paper_head[frozen]"])
     with pytest.raises(SuiteError, match=r"unknown dataset 'utd'. Known datasets: .*synthetic, utd_mhad"):
         narrow(smoke, datasets=["utd"])
     with pytest.raises(SuiteError, match="seeds must be integers >= 0"):
