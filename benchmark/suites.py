@@ -150,7 +150,8 @@ def parse_protocol(spec: str) -> tuple[str, dict[str, Any]]:
     cells of their own (their keys, records and leaderboard tables differ from the plain protocol's).
     """
     name, overrides = parse_variant(spec)
-    if "[" in spec and "=" not in spec.split("[", 1)[1]:
+    inner = spec.split("[", 1)[1].rstrip().rstrip("]") if "[" in spec else ""
+    if any("=" not in item for item in inner.split(",") if item.strip()):  # protocols have no modality shorthand
         raise SuiteError(f"protocol variant {spec!r}: write name[key=value,...], e.g. paper_head[bn_mode=frozen]")
     if name not in PROTOCOLS:
         raise SuiteError(unknown_name_message("protocol", spec, PROTOCOLS.names()))

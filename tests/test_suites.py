@@ -72,8 +72,9 @@ def test_narrow_and_unknown_names() -> None:
         narrow(smoke, protocols=["paper_head[bn_mod=frozen]"])
     with pytest.raises(SuiteError, match=r"invalid value 'off' for paper_head.bn_mode"):
         narrow(smoke, protocols=["paper_head[bn_mode=off]"])
-    with pytest.raises(SuiteError, match=r"write name\[key=value,...\]"):
-        narrow(smoke, protocols=["paper_head[frozen]"])
+    for bad in ("paper_head[frozen]", "paper_head[bn_mode=frozen,frozen]"):
+        with pytest.raises(SuiteError, match=r"write name\[key=value,...\]"):
+            narrow(smoke, protocols=[bad])
     with pytest.raises(SuiteError, match=r"unknown dataset 'utd'. Known datasets: .*synthetic, utd_mhad"):
         narrow(smoke, datasets=["utd"])
     with pytest.raises(SuiteError, match="seeds must be integers >= 0"):
