@@ -170,7 +170,7 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from benchmark.data import set_default_root
     from benchmark.engine import ConfigError, resolve_device
     from benchmark.registry import RegistryError
-    from benchmark.runner import RunError, RunSettings, execute, plan_suite
+    from benchmark.runner import RunError, RunSettings, execute, parallel_workers, plan_suite
     from benchmark.suites import SuiteError, get_suite, narrow
     from datasets.base import DatasetError
 
@@ -207,7 +207,8 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                                data_root=args.data_root)
         plan = plan_suite(suite, results_dir, data_root=args.data_root, log=log, device=args.device)
         if args.dry_run:
-            print(plan.summary(device=str(resolve_device(args.device))))
+            device = str(resolve_device(args.device))
+            print(plan.summary(device=device, workers=parallel_workers(device, args.jobs, args.threads)))
             return EXIT_OK
         summary = execute(plan, settings, log=log)
         _log_report(build_report_safely(results_dir, suite.name, log), results_dir, log)

@@ -156,15 +156,21 @@ class Plan:
             by_depth.setdefault(self.depth(k), []).append(k)
         return [by_depth[d] for d in sorted(by_depth)]
 
-    def estimate_seconds(self, device: str) -> tuple[float, str]:
-        """Estimated time of the remaining work and where the rate comes from."""
-        rate_pre, rate_proto, source = throughput(self.results_dir, device)
-        pre = sum(self.units[k].flops for k in self.needed_units() if k not in self.cached)
-        proto = sum(c.flops for c in self.todo)
-        return pre / rate_pre + proto / rate_proto, source
+    def estimate_seconds(self, device: str, workers: int = 1) -> tuple[float, str]:
+        """Estimated wall time of the remaining work on `workers` parallel work units, and the rate's source.
 
-    def summary(self, device: str = "cpu", detail: bool = False) -> str:
-        """A human-readable description of the plan (what --dry-run prints)."""
+        The rates are per work unit (past records were timed inside their worker), so the work divides by the
+        number of workers, but never below the longest single unit; dependency stages can add more.
+        """
+        rate_pre, rate_proto, source = throughput(self.results_dir, device)
+        per_unit = {k: (0.0 if k in self.cached else self.units[k].flops / rate_pre) for k in self.needed_units()}
+        for c in self.todo:
+            per_unit[c.pretrain_key] = per_unit.get(c.pretrain_key, 0.0) + c.flops / rate_proto
+        # one unit (its pretraining, then its cells) runs in one worker: the longest bounds the wall time
+        return max(sum(per_unit.values()) / max(1, workers), max(per_unit.values(), default=0.0)), source
+
+    def summary(self, device: str = "cpu", detail: bool = False, workers: int = 1) -> str:
+        """A human-readable description of the plan (what --dry-run prints), timed for `workers` work units."""
         lines = [f"suite {self.suite}: results in {self.results_dir}"]
         for d in self.datasets.values():
             sizes = " / ".join(f"{v} {k}" for k, v in d.sizes.items())
@@ -185,9 +191,10 @@ class Plan:
         for m in self.corrupt:
             lines.append(f"  corrupt record: {m}")
         lines.extend(f"  {m}" for m in self.messages if m.startswith("warning:"))
-        secs, source = self.estimate_seconds(device)
+        secs, source = self.estimate_seconds(device, workers)
         flops = sum(self.units[k].flops for k in to_train) + sum(c.flops for c in todo)
-        lines.append(f"  estimated cost left: {flops / 1e12:.1f} TFLOP, about {format_seconds(secs)} on {device} "
+        on = f"{device} with {workers} parallel work units" if workers > 1 else device
+        lines.append(f"  estimated cost left: {flops / 1e12:.1f} TFLOP, about {format_seconds(secs)} on {on} "
                      f"({source})")
         lines.append(self.table())
         if detail:
@@ -239,6 +246,13 @@ def _fwd_flops(info: DatasetInfo, modalities: list[str]) -> float:
 def _used_modalities(info: DatasetInfo, cfg: Mapping[str, Any]) -> list[str]:
     mod = cfg.get("modality")
     return [mod] if mod in info.shapes else list(info.shapes)
+
+
+def parallel_workers(device: str, jobs: int, threads: int) -> int:
+    """Work units that really run at once: --jobs, on a CPU at most its cores / --threads."""
+    if str(device).startswith("cuda"):
+        return max(1, jobs)
+    return max(1, min(jobs, (os.cpu_count() or 1) // max(1, threads)))
 
 
 def throughput(results_dir: Path, device: str) -> tuple[float, float, str]:

@@ -92,6 +92,21 @@ def test_protocol_variants_are_cells_of_their_own(toys, tmp_path: Path) -> None:
     assert len(both.cells) == len({c.key for c in both.cells}) == 2 * (6 + 6 + 1)
 
 
+def test_estimate_divides_by_parallel_workers_but_not_below_one_unit(toys, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = plan_suite(TOY_SUITE, tmp_path)
+    serial, source = plan.estimate_seconds("cpu")
+    assert serial > 0 and "20 GFLOP/s" in source  # no past records: the default rate
+    longest = max(plan.units[k].flops / 20e9 + sum(c.flops for c in plan.cells if c.pretrain_key == k) / 20e9
+                  for k in plan.units)
+    assert plan.estimate_seconds("cpu", 2)[0] == pytest.approx(max(serial / 2, longest))
+    assert plan.estimate_seconds("cpu", 1000)[0] == pytest.approx(longest)
+    assert "on cpu with 2 parallel work units" in plan.summary("cpu", workers=2)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert runner.parallel_workers("cpu", 8, 1) == 2 and runner.parallel_workers("cpu", 8, 2) == 1
+    assert runner.parallel_workers("cuda", 8, 2) == 8  # work units share the GPU
+
+
 def test_plan_warns_when_a_batch_exceeds_the_training_clips(tmp_path: Path) -> None:
     suite = narrow(get_suite("paper"), datasets=["synthetic"], methods=["simclr[inertial]"], seeds=[0])
     plan = plan_suite(suite, tmp_path)  # default synthetic: 120 training clips, paper batch 128
