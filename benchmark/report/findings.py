@@ -50,9 +50,9 @@ def view_findings(rs: ResultSet) -> list[list[str]]:
     """[table, view, best method (mean ± std of the view's mAP), runner-up] for every retrieval view."""
     rows = []
     for table in secondary_tables(rs):
-        groups = sorted({g for g, _, _ in table.rows if VIEW_METRIC in table.columns},
-                        key=lambda g: (g != MAIN_GROUP, g))
-        for group in groups:
+        if VIEW_METRIC not in table.columns:
+            continue
+        for group in dict.fromkeys(g for g, _, _ in table.rows):  # the table's order: the main group first
             ranked = sorted(((lab, s[VIEW_METRIC]) for g, lab, s in table.rows
                              if g == group and VIEW_METRIC in s and not math.isnan(s[VIEW_METRIC].mean)),
                             key=lambda t: (-t[1].mean, t[0]))
