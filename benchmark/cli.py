@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", type=Path, metavar="DIR", help="results folder (default: results/<suite>)")
     p.add_argument("--data-root", metavar="DIR", help="folder holding the raw datasets (default: $MMHAR_DATA, ./data)")
     p.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "auto"), default=None,
+                   help="training precision: fp32, bf16 (autocast; losses, mining and scoring stay fp32) or auto "
+                        "(bf16 on CUDA and on CPUs with native bf16, else fp32). Default: the suite's (paper: fp32, "
+                        "others: auto); part of every cell key")
     p.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="work units run in parallel")
     p.add_argument("--backend", choices=("local", "joblib", "dask"), default="local",
                    help="local (in-process, or joblib when --jobs > 1), joblib, or dask")
@@ -204,8 +208,9 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         resolve_device(args.device)  # fails early when CUDA is asked for but absent
         settings = RunSettings(device=args.device, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
                                threads=args.threads, quiet=args.quiet, fail_fast=args.fail_fast,
-                               data_root=args.data_root)
-        plan = plan_suite(suite, results_dir, data_root=args.data_root, log=log, device=args.device)
+                               data_root=args.data_root, precision=args.precision)
+        plan = plan_suite(suite, results_dir, data_root=args.data_root, log=log, device=args.device,
+                          precision=args.precision)
         if args.dry_run:
             device = str(resolve_device(args.device))
             print(plan.summary(device=device, workers=parallel_workers(device, args.jobs, args.threads)))

@@ -7,7 +7,6 @@ import os
 import random
 import sys
 import time
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable, Iterable
 
@@ -118,10 +117,10 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
 
 
 def autocast_for(device: torch.device, enabled: bool = True):
-    """bf16 autocast on CUDA (when enabled), a no-op elsewhere."""
-    if enabled and device.type == "cuda" and os.environ.get("MMHAR_BF16", "1") != "0":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
+    """bf16 autocast on `device` when this process trains in bf16 (`hardware.set_precision`), else a no-op."""
+    from benchmark.hardware import autocast_for as _autocast_for
+
+    return _autocast_for(device, enabled)
 
 
 def make_optimizer(params: list[nn.Parameter] | list[dict], cfg: TrainConfig) -> torch.optim.Optimizer:

@@ -37,7 +37,9 @@ from benchmark import store
 from benchmark.registry import DATASETS, METHODS, PROTOCOLS
 from benchmark.suites import Suite, SuiteError, parse_protocol, parse_variant
 
-CODE_VERSION = "2"  # bump when stored results change meaning: every key changes and all cells are recomputed
+# Bump when stored results change meaning: every key changes and all cells are recomputed.
+# 3: fast CPU kernels (cheap dropout masks, fused feed-forward block) change the CPU random stream.
+CODE_VERSION = "3"
 BACKENDS = ("local", "joblib", "dask")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -123,6 +125,12 @@ class Plan:
     corrupt: list[str] = field(default_factory=list)  # messages about corrupt records (to recompute)
     skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (variant, protocol, why) not applicable
     messages: list[str] = field(default_factory=list)
+    numerics: str = "cpu-fp32"  # device type and resolved precision of every key, e.g. 'cpu-bf16'
+
+    @property
+    def precision(self) -> str:
+        """The resolved training precision ('fp32' or 'bf16') the plan's keys were made for."""
+        return self.numerics.rsplit("-", 1)[-1]
 
     @property
     def todo(self) -> list[Cell]:
@@ -312,13 +320,13 @@ def _protocol_variant(pcls: Any, cfg: dict[str, Any], siblings: list[dict[str, A
     return f"{name[:-1]},{extra}]" if name.endswith("]") else f"{name}[{extra}]"
 
 
-def numerics_tag(device: Any = "auto") -> str:
-    """Device type and precision that results depend on, e.g. 'cpu-fp32' or 'cuda-bf16' (part of every key)."""
+def numerics_tag(device: Any = "auto", precision: str | None = None) -> str:
+    """Device type and resolved precision that results depend on, e.g. 'cpu-bf16' (part of every key)."""
     from benchmark.engine import resolve_device
+    from benchmark.hardware import numerics, resolve_precision
 
     dev = resolve_device(device)
-    bf16 = dev.type == "cuda" and os.environ.get("MMHAR_BF16", "1") != "0"
-    return f"{dev.type}-{'bf16' if bf16 else 'fp32'}"
+    return numerics(dev, resolve_precision(precision, dev))
 
 
 class _Planner:
@@ -415,11 +423,12 @@ def _how_to_get(name: str) -> str:
 
 
 def plan_suite(suite: Suite, results_dir: Path, *, data_root: str | None = None,
-               log: Callable[[str], None] = lambda s: None, device: Any = "auto") -> Plan:
+               log: Callable[[str], None] = lambda s: None, device: Any = "auto",
+               precision: str | None = None) -> Plan:
     """Expand a suite into cells and pretrain units, and look up what the results folder already holds.
 
-    Keys include the device type and precision (`numerics_tag(device)`): CPU-fp32 and CUDA-bf16 results
-    never stand in for each other.
+    Keys include the device type and the resolved precision (`numerics_tag(device, precision)`; `precision`
+    None takes the suite's): CPU-fp32, CPU-bf16 and CUDA-bf16 results never stand in for each other.
     """
     from datasets.base import DataNotFoundError
 
@@ -445,8 +454,9 @@ def plan_suite(suite: Suite, results_dir: Path, *, data_root: str | None = None,
     units: dict[str, PretrainUnit] = {}
     skipped: list[tuple[str, str, str]] = []
     specs = suite.variant_specs()
+    numerics = numerics_tag(device, precision or suite.precision)
     for info in infos.values():
-        planner = _Planner(suite, info, numerics_tag(device))
+        planner = _Planner(suite, info, numerics)
         for spec in specs:
             for seed in suite.seeds:
                 cells.extend(planner.cells(spec, seed, skipped))
@@ -459,7 +469,7 @@ def plan_suite(suite: Suite, results_dir: Path, *, data_root: str | None = None,
     if len(set(keys)) != len(keys):
         raise SuiteError("the suite lists the same cell twice (duplicate method variants?)")
     plan = Plan(suite=suite.name, results_dir=results_dir, cells=cells, units=units, datasets=infos,
-                skipped=sorted(set(skipped)), messages=messages)
+                skipped=sorted(set(skipped)), messages=messages, numerics=numerics)
     refresh(plan)
     return plan
 
@@ -485,6 +495,7 @@ class RunSettings:
     quiet: bool = False
     fail_fast: bool = False
     data_root: str | None = None
+    precision: str | None = None  # fp32 | bf16 | auto; None: the suite's default
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -495,6 +506,8 @@ class RunSettings:
             raise RunError("--scheduler only applies to --backend dask")
         if not isinstance(self.threads, int) or self.threads < 1:
             raise RunError(f"threads must be an integer >= 1, got {self.threads!r}")
+        if self.precision not in (None, "fp32", "bf16", "auto"):
+            raise RunError(f"unknown precision {self.precision!r}; choose fp32, bf16 or auto")
 
 
 @dataclass
@@ -532,7 +545,8 @@ def _payload(plan: Plan, unit_key: str, cells: list[Cell], settings: RunSettings
     regs = [_registration("dataset", unit.dataset, DATASETS.get(unit.dataset))]
     regs += [_registration("method", u["method"], METHODS.get(u["method"])) for u in chain.values()]
     regs += [_registration("protocol", c.protocol, PROTOCOLS.get(c.protocol)) for c in cells]
-    env = {k: os.environ[k] for k in ("MMHAR_CACHE", "MMHAR_DATA", "MMHAR_PLUGINS", "MMHAR_BF16") if k in os.environ}
+    env = {k: os.environ[k] for k in ("MMHAR_CACHE", "MMHAR_DATA", "MMHAR_PLUGINS", "MMHAR_MALLOC_TUNE")
+           if k in os.environ}
     env["MMHAR_RESULTS"] = str(plan.results_dir.resolve())
     env["MMHAR_QUIET"] = "1"
     return {
@@ -543,6 +557,7 @@ def _payload(plan: Plan, unit_key: str, cells: list[Cell], settings: RunSettings
         "data_root": plan.datasets[unit.dataset].root if unit.dataset in plan.datasets else settings.data_root,
         "device": settings.device,
         "threads": settings.threads,
+        "precision": plan.precision,
         "fail_fast": settings.fail_fast,
         "registrations": sorted(set(regs)),
         "env": env,
@@ -570,7 +585,7 @@ def execute(plan: Plan, settings: RunSettings, *, log: Callable[[str], None] | N
         sum(c.flops for c in todo)
     progress = _Progress(len(todo), total_cost, log)
     log(f"running {len(todo)} of {len(plan.cells)} cells ({len(plan.needed_units())} pretrain units) on "
-        f"{settings.device} with backend {settings.backend}, jobs {settings.jobs}")
+        f"{settings.device} ({plan.numerics}) with backend {settings.backend}, jobs {settings.jobs}")
     failed_units: set[str] = set()
     t0 = time.perf_counter()
     reported: set[str] = set()
@@ -724,16 +739,21 @@ _DATA_CACHE: dict[tuple, Any] = {}
 
 
 @contextmanager
-def _environment(env: Mapping[str, str], threads: int) -> Iterator[None]:
+def _environment(env: Mapping[str, str], threads: int, precision: str = "fp32") -> Iterator[None]:
     import torch
 
+    from benchmark.hardware import current_precision, set_precision, tune_allocator
+
     saved_env = {k: os.environ.get(k) for k in env}
-    saved_threads = torch.get_num_threads()
+    saved_threads, saved_precision = torch.get_num_threads(), current_precision()
     os.environ.update(env)
     torch.set_num_threads(threads)
+    set_precision(precision)
+    tune_allocator()
     try:
         yield
     finally:
+        set_precision(saved_precision)
         torch.set_num_threads(saved_threads)
         for k, v in saved_env.items():
             if v is None:
@@ -819,11 +839,12 @@ def run_work_unit(payload: dict[str, Any], on_cell: Callable[[str, dict[str, Any
     import torch
 
     from benchmark.engine import resolve_device, seed_everything
+    from benchmark.hardware import cpu_info
 
     _ensure_registered([tuple(r) for r in payload["registrations"]])
     cells = payload["cells"]
     outcomes: list[dict[str, Any]] = []
-    with _environment(payload["env"], payload["threads"]):
+    with _environment(payload["env"], payload["threads"], payload.get("precision", "fp32")):
         device = resolve_device(payload["device"])
         unit = payload["units"][payload["unit"]]
         results_dir = Path(payload["results_dir"])
@@ -874,6 +895,8 @@ def run_work_unit(payload: dict[str, Any], on_cell: Callable[[str, dict[str, Any
                         "protocol_resolved": c["protocol_resolved"],
                         "estimate": {"pretrain_flops": unit["flops"], "protocol_flops": c["flops"]},
                         "threads": payload["threads"],
+                        "precision": payload.get("precision", "fp32"),
+                        "cpu": cpu_info(),
                     },
                 )
                 store.write_record(results_dir, rec)
@@ -892,7 +915,8 @@ def run_work_unit(payload: dict[str, Any], on_cell: Callable[[str, dict[str, Any
 def run(suite: Suite, results_dir: Path, settings: RunSettings, *, log: Callable[[str], None] | None = None) -> RunSummary:
     """Plan and execute a suite (the programmatic entry point behind `run_all.py`)."""
     logger = (lambda s: None) if settings.quiet else (log or _stderr)
-    plan = plan_suite(suite, results_dir, data_root=settings.data_root, log=logger, device=settings.device)
+    plan = plan_suite(suite, results_dir, data_root=settings.data_root, log=logger, device=settings.device,
+                      precision=settings.precision)
     return execute(plan, settings, log=logger)
 
 

@@ -83,6 +83,7 @@ class Suite:
     method_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # by method name, deps too
     protocol_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # by protocol name
     split: str | None = None  # None: each dataset's default split
+    precision: str = "auto"  # fp32 | bf16 | auto (benchmark.hardware); --precision overrides it
 
     def variant_specs(self) -> list[str]:
         """The method variant specs of this suite, bare names expanded into their variants."""
@@ -215,6 +216,7 @@ SUITES: dict[str, Suite] = {
             methods=PAPER_VARIANTS,
             protocols=("paper_head",),
             seeds=(0, 1, 2),
+            precision="fp32",  # the reference trained in float32
         ),
     )
 }

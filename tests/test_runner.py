@@ -122,8 +122,11 @@ def test_keys_are_stable_and_change_with_config_and_code_version(toys, tmp_path:
     shrunk = plan_suite(narrow(TOY_SUITE, epochs_scale=0.5), tmp_path)
     assert not set(keys) & {c.key for c in shrunk.cells}
     assert all(u.resolved["epochs"] in (1, 2) for u in shrunk.units.values())  # 3 -> 2 (rounded), 2 -> 1
-    assert runner.numerics_tag("cpu") == "cpu-fp32"
-    monkeypatch.setattr(runner, "numerics_tag", lambda device="auto": "cuda-bf16")  # a GPU run's keys
+    assert runner.numerics_tag("cpu", "fp32") == "cpu-fp32" and runner.numerics_tag("cpu", "bf16") == "cpu-bf16"
+    fp32 = sorted(c.key for c in plan_suite(TOY_SUITE, tmp_path, precision="fp32").cells)
+    bf16 = sorted(c.key for c in plan_suite(TOY_SUITE, tmp_path, precision="bf16").cells)
+    assert not set(fp32) & set(bf16)  # precision is part of every key
+    monkeypatch.setattr(runner, "numerics_tag", lambda device="auto", precision=None: "cuda-bf16")  # a GPU run's keys
     assert not set(keys) & {c.key for c in plan_suite(TOY_SUITE, tmp_path).cells}
     monkeypatch.undo()
     monkeypatch.setattr(runner, "CODE_VERSION", "test-bump")

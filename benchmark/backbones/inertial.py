@@ -15,6 +15,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from benchmark.backbones.fast_ops import current_kernel_mode, make_dropout
+from benchmark.backbones.transformer import FastEncoderLayer, FastTransformerEncoder
 from benchmark.registry import BACKBONES
 
 
@@ -31,7 +33,7 @@ class SinusoidalPositionalEncoding(nn.Module):
         pe[:, 0::2] = torch.sin(position * inv_freq)
         pe[:, 1::2] = torch.cos(position * inv_freq)
         self.register_buffer("pe", pe, persistent=False)  # derived from the shape: never worth storing
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = make_dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: [N, L, d] -> x + pe[:L], then dropout."""
@@ -82,11 +84,16 @@ class InertialCNNTransformer(nn.Module):
         self.conv = nn.Sequential(*blocks)
         d_model = int(conv_channels[-1])
         self.positional_encoding = SinusoidalPositionalEncoding(d_model, max(self.length, self.out_length), dropout)
-        layer = nn.TransformerEncoderLayer(
-            d_model, num_heads, dim_feedforward=dim_feedforward, dropout=dropout, activation="relu",
-            batch_first=True, norm_first=False,
-        )
-        self.transformer = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        self.transformer: nn.Module
+        if current_kernel_mode() == "reference":
+            layer = nn.TransformerEncoderLayer(
+                d_model, num_heads, dim_feedforward=dim_feedforward, dropout=dropout, activation="relu",
+                batch_first=True, norm_first=False,
+            )
+            self.transformer = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        else:  # same parameters and initial weights, fused blocks and cheap dropout masks (backbones/transformer.py)
+            self.transformer = FastTransformerEncoder(
+                FastEncoderLayer(d_model, num_heads, dim_feedforward, dropout), num_layers)
         self.d_model = d_model
         self.out_dim = d_model * self.out_length
 
