@@ -1,13 +1,16 @@
-"""Training-speed benchmark: `python -m benchmark.bench train [--device auto] [--dataset synthetic] [--steps N]`.
+"""Training-speed benchmark: `python -m benchmark.bench train [--baseline] [--json FILE] [--precision auto]`.
 
 For every method at its paper batch size (UTD-MHAD profile) it measures, on the chosen device:
-- throughput in clips per second (batch size / full step time, data and augmentation included);
-- achieved GFLOP/s: FLOPs of one forward + backward step (torch.utils.flop_counter.FlopCounterMode) / step time;
+- the step time (data, augmentation, forward, backward, optimizer: the step `benchmark.pretrain` runs) and the
+  throughput in clips per second;
+- achieved GFLOP/s: FLOPs of one step (torch.utils.flop_counter.FlopCounterMode) / step time;
 - the fraction of the step spent building the batch (indexing + augmentation);
-and, in the same run, the GFLOP/s of a 2048 x 2048 fp32 matmul (plus bf16 on CUDA) as the device's yardstick:
-once at the start (header) and again right before each row ("matmul GFLOP/s"; "of matmul" divides by this
-local value, so a shared CPU whose load changes during the run still gives a fair ratio).
-The training step is the one `benchmark.pretrain` runs (same batch builder, autocast, optimizer, hooks).
+- the 2048 x 2048 matmul GFLOP/s in fp32 and bf16 right before each row, as the device's yardsticks.
+
+`--baseline` also times the path as it was before the fast path existed (fp32, eager, `nn.Dropout` /
+`nn.TransformerEncoderLayer`, the untuned allocator) on the same batches. The two paths run in two worker
+processes (the allocator setting is per process) and take turns, a few steps each, for `--rounds` rounds, so
+both see the same machine load; `speedup` is the baseline's step time over the fast path's.
 """
 from __future__ import annotations
 
@@ -17,22 +20,30 @@ import sys
 # On a shared CPU, OpenMP threads that spin-wait at every barrier collapse when another process holds a core
 # (measured here: a CMC step at 2 threads went from 4.3 s to 0.66 s with passive waiting). The policy is read
 # when the OpenMP runtime loads with torch, so it is set before the first torch import (run as a script);
-# an explicit OMP_WAIT_POLICY in the environment wins.
+# an explicit OMP_WAIT_POLICY in the environment wins. Spawned workers inherit it.
 if "torch" not in sys.modules:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
+import json  # noqa: E402
+import multiprocessing as mp  # noqa: E402
+import statistics  # noqa: E402
 import time  # noqa: E402
-from typing import Any, Callable
+from pathlib import Path  # noqa: E402
+from typing import Any, Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+from benchmark import store  # noqa: E402
+from benchmark.backbones.fast_ops import kernel_mode  # noqa: E402
 from benchmark.data import load_dataset  # noqa: E402
 from benchmark.engine import TrainConfig, autocast_for, make_optimizer, resolve_device, seed_everything  # noqa: E402
+from benchmark.hardware import cpu_info, resolve_precision, set_precision, tune_allocator  # noqa: E402
 from benchmark.pretrain import _BatchMaker, build_method  # noqa: E402
+from benchmark.registry import METHODS  # noqa: E402
 from methods.base import DataInfo  # noqa: E402
 
 # (method, overrides) in table order; batch sizes come from each method's UTD-MHAD paper config.
@@ -48,6 +59,8 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("cmc_moco", {}),
     ("cmc_cmkm", {}),
 ]
+FAST = {"precision": "auto", "kernels": "fast", "tune_allocator": True}
+BASELINE = {"precision": "fp32", "kernels": "reference", "tune_allocator": False}
 
 
 def _sync(device: torch.device) -> None:
@@ -74,123 +87,253 @@ def matmul_gflops(device: torch.device, dtype: torch.dtype = torch.float32, n: i
     return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
 
 
-def _make_step(method: Any, opt: torch.optim.Optimizer, device: torch.device) -> Callable[[dict], float]:
-    def step(batch: dict) -> float:
-        with autocast_for(device):
-            loss = method.loss(batch)
-        opt.zero_grad(set_to_none=True)
+def _untrained_deps(name: str, cfg: dict[str, Any], info: DataInfo) -> dict[str, Any]:
+    """The method's declared dependencies, built untrained (a teacher's forward costs the same either way)."""
+    out = {}
+    for dep in METHODS.get(name).dependencies(cfg):
+        dep_cfg = METHODS.get(dep.method).resolve_config(info.profile, dep.overrides)
+        out[dep.key] = build_method(dep.method, info, dep.overrides, _untrained_deps(dep.method, dep_cfg, info))
+    return out
+
+
+class _Runner:
+    """One method variant set up to train: method, optimizer, batch maker and a seeded index stream."""
+
+    def __init__(self, name: str, overrides: dict[str, Any], data: Any, clips: np.ndarray,
+                 device: torch.device) -> None:
+        seed_everything(0)
+        info = DataInfo.from_data(data)
+        cfg = METHODS.get(name).resolve_config(info.profile, overrides)
+        self.method = build_method(name, info, overrides, _untrained_deps(name, cfg, info)).to(device).train()
+        self.batch_size = int(self.method.cfg["batch_size"])
+        if self.batch_size > len(clips):
+            raise ValueError(f"{name}: batch size {self.batch_size} exceeds the dataset's {len(clips)} clips")
+        self.opt = make_optimizer([p for p in self.method.parameters() if p.requires_grad],
+                                  TrainConfig.from_dict(self.method.cfg))
+        self.make = _BatchMaker(self.method, data, device, seed=0)
+        self.device = device
+        self.index = torch.as_tensor(clips, device=device)
+        self.gen = torch.Generator().manual_seed(0)
+        self.variant = self.method.variant_name(self.method.cfg)
+
+    def batch(self) -> dict[str, Any]:
+        pick = torch.randperm(len(self.index), generator=self.gen)[: self.batch_size]
+        return self.make(self.index[pick.to(self.device)])
+
+    def step(self, batch: dict[str, Any]) -> float:
+        with autocast_for(self.device):
+            loss = self.method.loss(batch)
+        self.opt.zero_grad(set_to_none=True)
         loss.float().backward()
-        opt.step()
-        method.after_step()
+        self.opt.step()
+        self.method.after_step()
         return float(loss.detach())
 
-    return step
+    def flops(self) -> float:
+        with FlopCounterMode(display=False) as counter:
+            self.step(self.batch())
+        return float(counter.get_total_flops())
+
+    def timed(self, steps: int) -> tuple[list[float], float]:
+        """Per-step times (data + compute) and the summed data time of `steps` steps."""
+        times, data_s = [], 0.0
+        for _ in range(steps):
+            _sync(self.device)
+            t0 = time.perf_counter()
+            batch = self.batch()
+            _sync(self.device)
+            t1 = time.perf_counter()
+            self.step(batch)
+            _sync(self.device)
+            times.append(time.perf_counter() - t0)
+            data_s += t1 - t0
+        return times, data_s
 
 
-def bench_variant(name: str, overrides: dict[str, Any], data: Any, train_idx: np.ndarray, device: torch.device,
-                  steps: int, warmup: int = 2) -> dict[str, Any]:
-    """Time `steps` training steps of one method variant and count the FLOPs of one step."""
-    seed_everything(0)
-    info = DataInfo.from_data(data)
-    deps = None
-    if name == "cmc_cmkm":  # untrained teachers cost the same forward FLOPs as trained ones
-        deps = {f"teacher_{m}": build_method("simclr", info, {"modality": m}) for m in ("inertial", "skeleton")}
-    method = build_method(name, info, overrides, deps).to(device).train()
-    cfg = method.cfg
-    batch_size = cfg["batch_size"]
-    if batch_size > len(train_idx):
-        raise ValueError(f"{name}: batch size {batch_size} exceeds the dataset's {len(train_idx)} clips")
-    opt = make_optimizer([p for p in method.parameters() if p.requires_grad], TrainConfig.from_dict(cfg))
-    make = _BatchMaker(method, data, device, seed=0)
-    step = _make_step(method, opt, device)
-    index = torch.as_tensor(train_idx, device=device)
-    gen = torch.Generator().manual_seed(0)
+def _serve(conn: Any, mode: dict[str, Any], dataset: str, root: str | None, threads: int | None,
+           device: str) -> None:
+    """Worker process: answer ('measure', name, overrides, steps, first) requests until 'stop'."""
+    try:
+        dev = resolve_device(device)
+        if threads:
+            torch.set_num_threads(threads)
+        if mode["tune_allocator"]:
+            tune_allocator()
+        precision = resolve_precision(mode["precision"], dev)
+        set_precision(precision)
+        data = load_dataset(dataset, root=root)
+        clips = np.arange(len(data))  # a speed benchmark: batches are drawn from every clip (no labels used)
+        runners: dict[str, _Runner] = {}
+        conn.send({"ready": True, "precision": precision, "threads": torch.get_num_threads()})
+        while True:
+            msg = conn.recv()
+            if msg[0] == "stop":
+                return
+            _, name, overrides, steps, first = msg
+            key = json.dumps([name, overrides], sort_keys=True)
+            out: dict[str, Any] = {}
+            if key not in runners:
+                with kernel_mode(mode["kernels"]):
+                    runners[key] = _Runner(name, overrides, data, clips, dev)
+            r = runners[key]
+            if first:  # warm-up, FLOPs and the yardsticks once per variant
+                for _ in range(2):
+                    r.step(r.batch())
+                out["flops"] = r.flops()
+                out["fp32_matmul_gflops"] = matmul_gflops(dev, min_seconds=0.5)
+                out["bf16_matmul_gflops"] = matmul_gflops(dev, torch.bfloat16, min_seconds=0.5)
+            times, data_s = r.timed(steps)
+            out.update(variant=r.variant, batch=r.batch_size, times=times, data_s=data_s)
+            conn.send(out)
+    except Exception as exc:  # report to the parent instead of dying silently
+        conn.send({"error": f"{type(exc).__name__}: {exc}"})
 
-    def next_index() -> torch.Tensor:
-        return index[torch.randperm(len(index), generator=gen)[:batch_size].to(device)]
 
-    for _ in range(warmup):
-        step(make(next_index()))
-    batch = make(next_index())
-    with FlopCounterMode(display=False) as counter:
-        step(batch)
-    flops = counter.get_total_flops()
-    data_s = compute_s = 0.0
-    for _ in range(steps):
-        _sync(device)
-        t0 = time.perf_counter()
-        batch = make(next_index())
-        _sync(device)
-        t1 = time.perf_counter()
-        step(batch)
-        _sync(device)
-        t2 = time.perf_counter()
-        data_s += t1 - t0
-        compute_s += t2 - t1
-    step_s = (data_s + compute_s) / steps
-    return {"variant": method.variant_name(cfg), "batch": batch_size, "step_ms": 1e3 * step_s,
-            "clips_per_s": batch_size / step_s, "gflop_per_step": flops / 1e9,
-            "gflops": flops / step_s / 1e9, "data_frac": data_s / (data_s + compute_s)}
+class _Worker:
+    def __init__(self, mode: dict[str, Any], dataset: str, root: str | None, threads: int | None,
+                 device: str) -> None:
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(child, mode, dataset, root, threads, device), daemon=True)
+        self.proc.start()
+        self.info = self._recv()
+
+    def _recv(self) -> dict[str, Any]:
+        msg = self.conn.recv()
+        if "error" in msg:
+            raise RuntimeError(f"benchmark worker failed: {msg['error']}")
+        return msg
+
+    def measure(self, name: str, overrides: dict[str, Any], steps: int, first: bool) -> dict[str, Any]:
+        self.conn.send(("measure", name, overrides, steps, first))
+        return self._recv()
+
+    def close(self) -> None:
+        try:
+            self.conn.send(("stop",))
+        except (BrokenPipeError, OSError):
+            pass
+        self.proc.join(timeout=10)
+        if self.proc.is_alive():
+            self.proc.terminate()
+
+
+def _row(fast: dict[str, Any], times: list[float], data_s: float, precision: str) -> dict[str, Any]:
+    step_s = statistics.median(times)
+    return {"method": fast["variant"], "batch": fast["batch"], "step_ms": 1e3 * step_s,
+            "clips_per_s": fast["batch"] / step_s, "gflop_per_step": fast["flops"] / 1e9,
+            "gflops": fast["flops"] / step_s / 1e9, "fp32_matmul_gflops": fast["fp32_matmul_gflops"],
+            "bf16_matmul_gflops": fast["bf16_matmul_gflops"], "precision": precision,
+            "data_fraction": data_s / sum(times)}
 
 
 def run_train_bench(device: str = "auto", dataset: str = "synthetic", steps: int = 5,
-                    methods: list[str] | None = None, root: str | None = None,
-                    threads: int | None = None) -> list[dict[str, Any]]:
-    """Measure every method variant (or those named in `methods`); the first row describes the device."""
-    dev = resolve_device(device)
-    if threads:
-        torch.set_num_threads(threads)
-    data = load_dataset(dataset, root=root)
-    clips = np.arange(len(data))  # a speed benchmark: batches are drawn from every clip (no labels used)
-    ref = {"fp32": matmul_gflops(dev)}
-    if dev.type == "cuda":
-        ref["bf16"] = matmul_gflops(dev, torch.bfloat16)
+                    methods: list[str] | None = None, root: str | None = None, threads: int | None = None,
+                    baseline: bool = False, precision: str = "auto", rounds: int = 3,
+                    log: Callable[[str], None] = lambda s: None) -> list[dict[str, Any]]:
+    """Measure every method variant (or those named in `methods`); the first row describes the machine.
+
+    Each round times `steps` steps of the fast path and, with `baseline`, `steps` of the baseline (the order
+    alternates between rounds); step times are medians over all timed steps.
+    """
+    unknown = sorted(set(methods or []) - {n for n, _ in VARIANTS} - set(METHODS.names()))
+    if unknown:
+        raise ValueError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(METHODS.names())}")
+    fast_mode = {**FAST, "precision": precision}
+    fast = _Worker(fast_mode, dataset, root, threads, device)
+    base = _Worker(BASELINE, dataset, root, threads, device) if baseline else None
     rows = []
-    for name, overrides in VARIANTS:
-        if methods and name not in methods:
-            continue
-        local = matmul_gflops(dev, min_seconds=0.5)  # right before the row: robust to load changes on shared CPUs
-        row = bench_variant(name, overrides, data, clips, dev, steps)
-        row["matmul_gflops"] = local
-        row["matmul_frac"] = row["gflops"] / local
-        rows.append(row)
-    head = {"device": str(dev), "threads": torch.get_num_threads(),
-            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), **{f"matmul_{k}_gflops": v for k, v in ref.items()}}
+    try:
+        for name, overrides in VARIANTS:
+            if methods and name not in methods:
+                continue
+            log(f"timing {name} {overrides or ''}")
+            f_times: list[float] = []
+            b_times: list[float] = []
+            f_data = b_data = 0.0
+            first_fast: dict[str, Any] = {}
+            for r in range(rounds):
+                order = [("f", fast), ("b", base)] if r % 2 == 0 else [("b", base), ("f", fast)]
+                for tag, w in order:
+                    if w is None:
+                        continue
+                    out = w.measure(name, overrides, steps, first=(r == 0))
+                    if tag == "f":
+                        first_fast = first_fast or out
+                        f_times += out["times"]
+                        f_data += out["data_s"]
+                    else:
+                        b_times += out["times"]
+                        b_data += out["data_s"]
+            row = _row(first_fast, f_times, f_data, fast.info["precision"])
+            if base is not None:
+                row["baseline_step_ms"] = 1e3 * statistics.median(b_times)
+                row["speedup"] = row["baseline_step_ms"] / row["step_ms"]
+                row["baseline_data_fraction"] = b_data / sum(b_times)
+            rows.append(row)
+    finally:
+        fast.close()
+        if base is not None:
+            base.close()
+    cpu = cpu_info()
+    head = {"device": str(resolve_device(device)), "threads": fast.info["threads"], "precision": fast.info["precision"],
+            "cpu": cpu["model"], "cpu_flags": cpu["flags"], "torch": torch.__version__,
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "baseline": baseline, "rounds": rounds,
+            "steps_per_round": steps, "git": store.git_info()}
     return [head, *rows]
 
 
 def format_table(result: list[dict[str, Any]]) -> str:
-    """The header line (device, matmul yardstick) and a tabulate table of the variants."""
+    """The header line (machine, precision) and a tabulate table of the variants."""
     head, rows = result[0], result[1:]
-    ref = ", ".join(f"{k.split('_')[1]} matmul 2048^2: {v:.1f} GFLOP/s"
-                    for k, v in head.items() if k.startswith("matmul"))
+    base = bool(head.get("baseline"))
+    headers = ["method", "batch", "step ms", *(["baseline ms", "speedup"] if base else []), "clips/s",
+               "GFLOP/step", "GFLOP/s", "fp32 matmul", "bf16 matmul", "of fp32 matmul", "data+aug"]
     table = tabulate(
-        [[r["variant"], r["batch"], f"{r['step_ms']:.0f}", f"{r['clips_per_s']:.1f}", f"{r['gflop_per_step']:.1f}",
-          f"{r['gflops']:.1f}", f"{r['matmul_gflops']:.0f}", f"{100 * r['matmul_frac']:.0f}%",
-          f"{100 * r['data_frac']:.1f}%"] for r in rows],
-        headers=["method", "batch", "step ms", "clips/s", "GFLOP/step", "GFLOP/s", "matmul GFLOP/s", "of matmul",
-                 "data+aug"],
-        tablefmt="github",
+        [[r["method"], r["batch"], f"{r['step_ms']:.0f}",
+          *([f"{r['baseline_step_ms']:.0f}", f"{r['speedup']:.2f}x"] if base else []),
+          f"{r['clips_per_s']:.1f}", f"{r['gflop_per_step']:.1f}", f"{r['gflops']:.1f}",
+          f"{r['fp32_matmul_gflops']:.0f}", f"{r['bf16_matmul_gflops']:.0f}",
+          f"{100 * r['gflops'] / r['fp32_matmul_gflops']:.0f}%", f"{100 * r['data_fraction']:.1f}%"] for r in rows],
+        headers=headers, tablefmt="github",
     )
     policy = f", OMP_WAIT_POLICY={head['omp_wait_policy']}" if head.get("omp_wait_policy") else ""
-    return f"device {head['device']} ({head['threads']} threads{policy}); {ref}\n{table}"
+    vs = " vs baseline fp32/reference kernels" if base else ""
+    return (f"device {head['device']} ({head['cpu']}, {head['threads']} threads{policy}, torch {head['torch']}); "
+            f"fast path precision {head['precision']}{vs}; matmul columns are 2048^2 GFLOP/s\n{table}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmark.bench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="pretraining throughput, GFLOP/s and data fraction per method")
+    train = sub.add_parser("train", help="training step time, speedup over the baseline, GFLOP/s per method")
     train.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1")
     train.add_argument("--dataset", default="synthetic", help="synthetic (default) or utd_mhad")
     train.add_argument("--data-root", default=None, help="data root for real datasets (else $MMHAR_DATA, ./data)")
-    train.add_argument("--steps", type=int, default=5, help="timed steps per method (after 2 warm-up steps)")
+    train.add_argument("--steps", type=int, default=5, help="timed steps per round and path (after 2 warm-up steps)")
+    train.add_argument("--rounds", type=int, default=3, help="rounds in which the two paths take turns")
     train.add_argument("--methods", default=None, help="comma-separated method names (default: all)")
     train.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    train.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="auto",
+                       help="the fast path's precision (default auto: bf16 where the device has it natively)")
+    train.add_argument("--baseline", action="store_true",
+                       help="also time the pre-fast-path step (fp32, reference kernels, untuned allocator)")
+    train.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the rows as JSON")
     args = parser.parse_args(argv)
-    if args.steps < 1:
-        parser.error("--steps must be >= 1")
+    if args.steps < 1 or args.rounds < 1:
+        parser.error("--steps and --rounds must be >= 1")
     methods = args.methods.split(",") if args.methods else None
-    print(format_table(run_train_bench(args.device, args.dataset, args.steps, methods, args.data_root, args.threads)))
+    try:
+        result = run_train_bench(args.device, args.dataset, args.steps, methods, args.data_root, args.threads,
+                                 args.baseline, args.precision, args.rounds,
+                                 log=lambda s: print(s, file=sys.stderr, flush=True))
+    except (ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(format_table(result))
+    if args.json:
+        head, rows = result[0], result[1:]
+        args.json.write_text(json.dumps([{**r, "machine": head} for r in rows], indent=1) + "\n")
     return 0
 
 

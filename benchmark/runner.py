@@ -164,20 +164,40 @@ class Plan:
             by_depth.setdefault(self.depth(k), []).append(k)
         return [by_depth[d] for d in sorted(by_depth)]
 
-    def estimate_seconds(self, device: str, workers: int = 1) -> tuple[float, str]:
+    def estimate_seconds(self, device: str, workers: int = 1,
+                         step_times: Mapping[str, float] | None = None) -> tuple[float, str]:
         """Estimated wall time of the remaining work on `workers` parallel work units, and the rate's source.
 
-        The rates are per work unit (past records were timed inside their worker), so the work divides by the
-        number of workers, but never below the longest single unit; dependency stages can add more.
+        `step_times` ({unit key: seconds per training step}, `rates.measure_step_times`) time the units measured
+        on this machine; other units use FLOP rates from past records (timed inside their worker), else a rough
+        default. The work divides by the number of workers, but never below the longest single unit.
         """
+        from benchmark import rates
+
         rate_pre, rate_proto, source = throughput(self.results_dir, device)
-        per_unit = {k: (0.0 if k in self.cached else self.units[k].flops / rate_pre) for k in self.needed_units()}
+        step_times = dict(step_times or {})
+        per_unit: dict[str, float] = {}
+        unit_rate: dict[str, float] = {}
+        for k in self.needed_units():
+            u = self.units[k]
+            if k in self.cached:
+                per_unit[k] = 0.0
+            elif k in step_times and u.dataset in self.datasets:
+                sizes = self.datasets[u.dataset].sizes
+                per_unit[k] = rates.unit_seconds(u, sizes, step_times[k])
+                unit_rate[k] = rates.flop_rate(u, sizes, step_times[k])
+            else:
+                per_unit[k] = u.flops / rate_pre
         for c in self.todo:
-            per_unit[c.pretrain_key] = per_unit.get(c.pretrain_key, 0.0) + c.flops / rate_proto
+            per_unit[c.pretrain_key] = per_unit.get(c.pretrain_key, 0.0) + c.flops / (
+                unit_rate.get(c.pretrain_key) or rate_proto)
+        if step_times:
+            source = f"step times measured on this machine for {len(step_times)} unit(s); others: {source}"
         # one unit (its pretraining, then its cells) runs in one worker: the longest bounds the wall time
         return max(sum(per_unit.values()) / max(1, workers), max(per_unit.values(), default=0.0)), source
 
-    def summary(self, device: str = "cpu", detail: bool = False, workers: int = 1) -> str:
+    def summary(self, device: str = "cpu", detail: bool = False, workers: int = 1,
+                step_times: Mapping[str, float] | None = None) -> str:
         """A human-readable description of the plan (what --dry-run prints), timed for `workers` work units."""
         lines = [f"suite {self.suite}: results in {self.results_dir}"]
         for d in self.datasets.values():
@@ -199,9 +219,9 @@ class Plan:
         for m in self.corrupt:
             lines.append(f"  corrupt record: {m}")
         lines.extend(f"  {m}" for m in self.messages if m.startswith("warning:"))
-        secs, source = self.estimate_seconds(device, workers)
+        secs, source = self.estimate_seconds(device, workers, step_times)
         flops = sum(self.units[k].flops for k in to_train) + sum(c.flops for c in todo)
-        on = f"{device} with {workers} parallel work units" if workers > 1 else device
+        on = f"{device} ({self.numerics})" + (f" with {workers} parallel work units" if workers > 1 else "")
         lines.append(f"  estimated cost left: {flops / 1e12:.1f} TFLOP, about {format_seconds(secs)} on {on} "
                      f"({source})")
         lines.append(self.table())

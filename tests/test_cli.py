@@ -13,7 +13,7 @@ from tests import toy_plugins
 from tests.conftest import REPO
 
 TOY_ARGS = ["--suite", "smoke", "--methods", "toy_ssl[inertial]", "toy_student", "--protocols", "toy_probe",
-            "--seeds", "0", "--device", "cpu"]
+            "--seeds", "0", "--device", "cpu", "--jobs", "1"]  # in-process: the tests monkeypatch plugins
 
 
 @pytest.fixture()

@@ -215,12 +215,18 @@ RUNS = [
 
 
 @pytest.mark.parametrize("name,overrides", RUNS, ids=lambda v: v if isinstance(v, str) else v.get("modality", ""))
-def test_two_epochs_finite_decreasing_loss(data, name, overrides):
+def test_short_training_has_finite_decreasing_loss_over_seeds(data, name, overrides):
+    """4 epochs x 4 steps on seeds 0-2: the loss falls from the first to the last epoch on average over the seeds,
+    and on at least two of the three (one seed's single comparison was at the mercy of the random stream: MoCo's
+    filling queue and CMC's 4-step epochs moved by up to 4 % either way when the dropout stream changed)."""
     d, split, train = data
-    pre = pretrain(name, d, split, {"epochs": 2, "batch_size": 16, "lr": 3e-3, **overrides}, 0, device="cpu",
-                   train_idx=train)
-    losses = [h["train_loss"] for h in pre.history]
-    assert len(losses) == 2 and all(math.isfinite(v) for v in losses), losses
-    assert losses[1] < losses[0], f"{pre.variant}: loss did not decrease: {losses}"
-    assert all(math.isfinite(h["val_loss"]) for h in pre.history)
+    drops = []
+    for seed in range(3):
+        pre = pretrain(name, d, split, {"epochs": 4, "batch_size": 16, "lr": 3e-3, **overrides}, seed,
+                       device="cpu", train_idx=train)
+        losses = [h["train_loss"] for h in pre.history]
+        assert len(losses) == 4 and all(math.isfinite(v) for v in losses), losses
+        assert all(math.isfinite(h["val_loss"]) for h in pre.history)
+        drops.append((losses[0] - losses[-1]) / abs(losses[0]))
+    assert np.mean(drops) > 0 and sum(x > 0 for x in drops) >= 2, f"{pre.variant}: relative loss drops {drops}"
     assert not pre.method.training and pre.kind == METHODS.get(name).kind

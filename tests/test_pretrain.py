@@ -113,13 +113,15 @@ def test_pretrain_rejects_empty_training_set(data):
         pretrain("cmc", d, split, {"epochs": 1}, 0, device="cpu", train_idx=np.array([], dtype=int))
 
 
-def test_train_bench_row_and_table():
-    from benchmark.bench import bench_variant, format_table
+def test_train_bench_runner_and_table():
+    from benchmark.bench import _Runner, format_table
 
     d = load_dataset("synthetic")
-    row = bench_variant("moco", {"modality": "skeleton"}, d, np.arange(len(d)), torch.device("cpu"), steps=1, warmup=0)
-    assert row["variant"] == "moco[skeleton]" and row["batch"] == 32  # the UTD paper batch of the skeleton config
-    assert row["gflop_per_step"] > 1 and row["clips_per_s"] > 0 and 0 <= row["data_frac"] < 1
-    row.update(matmul_gflops=100.0, matmul_frac=row["gflops"] / 100.0)
-    table = format_table([{"device": "cpu", "threads": 1, "matmul_fp32_gflops": 100.0}, row])
-    assert "moco[skeleton]" in table and "fp32 matmul 2048^2: 100.0 GFLOP/s" in table
+    r = _Runner("moco", {"modality": "skeleton"}, d, np.arange(len(d)), torch.device("cpu"))
+    assert r.variant == "moco[skeleton]" and r.batch_size == 32  # the UTD paper batch of the skeleton config
+    times, data_s = r.timed(1)
+    assert len(times) == 1 and 0 <= data_s < times[0] and r.flops() > 1e9
+    row = {"method": r.variant, "batch": 32, "step_ms": 100.0, "clips_per_s": 320.0, "gflop_per_step": 11.8,
+           "gflops": 118.0, "fp32_matmul_gflops": 100.0, "bf16_matmul_gflops": 400.0, "data_fraction": 0.05}
+    table = format_table([{"device": "cpu", "cpu": "test cpu", "threads": 1, "torch": "x", "precision": "fp32"}, row])
+    assert "moco[skeleton]" in table and "118%" in table and "test cpu" in table

@@ -101,7 +101,7 @@ def test_estimate_divides_by_parallel_workers_but_not_below_one_unit(toys, tmp_p
                   for k in plan.units)
     assert plan.estimate_seconds("cpu", 2)[0] == pytest.approx(max(serial / 2, longest))
     assert plan.estimate_seconds("cpu", 1000)[0] == pytest.approx(longest)
-    assert "on cpu with 2 parallel work units" in plan.summary("cpu", workers=2)
+    assert f"on cpu ({plan.numerics}) with 2 parallel work units" in plan.summary("cpu", workers=2)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     assert runner.parallel_workers("cpu", 8, 1) == 2 and runner.parallel_workers("cpu", 8, 2) == 1
     assert runner.parallel_workers("cuda", 8, 2) == 8  # work units share the GPU
@@ -329,3 +329,45 @@ def test_shrink_overrides() -> None:
            "flag": True}
     assert s.overrides(cfg) == {"epochs": 20, "head_epochs": 1, "batch_size": 16}
     assert Shrink().overrides(cfg) == {}
+
+
+def test_precision_is_resolved_recorded_and_the_paper_suite_trains_in_fp32(toys, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmark import hardware
+
+    assert get_suite("paper").precision == "fp32"
+    assert {get_suite(s).precision for s in ("smoke", "quick", "full")} == {"auto"}
+    monkeypatch.setattr(hardware, "cpu_info", lambda: {"native_bf16": False, "model": "x", "flags": []})
+    assert plan_suite(TOY_SUITE, tmp_path).numerics == "cpu-fp32"  # auto on a CPU without bf16
+    monkeypatch.undo()
+    seen: list[str] = []
+    real = hardware.autocast_for
+
+    def spy(device, enabled=True):
+        seen.append(hardware.current_precision())
+        return real(device, enabled)
+
+    monkeypatch.setattr(hardware, "autocast_for", spy)
+    suite = narrow(TOY_SUITE, seeds=[0])
+    plan = plan_suite(suite, tmp_path, precision="bf16")
+    assert plan.numerics == "cpu-bf16" and plan.precision == "bf16"
+    assert execute(plan, SERIAL).ok
+    assert seen and set(seen) == {"bf16"}  # the worker trained under bf16 autocast
+    assert hardware.current_precision() == "fp32"  # and restored the process's precision afterwards
+    recs, _ = store.scan_records(tmp_path)
+    assert recs and all(r["precision"] == "bf16" and r["cpu"]["model"] for r in recs.values())
+    with pytest.raises(runner.RunError, match="unknown precision 'fp16'"):
+        RunSettings(precision="fp16")
+
+
+def test_parity_table_pairs_two_precisions(toys, tmp_path: Path) -> None:
+    from benchmark.report import parity
+
+    suite = narrow(TOY_SUITE, seeds=[0, 1])
+    for p in ("fp32", "bf16"):
+        assert execute(plan_suite(suite, tmp_path / p, precision=p), SERIAL).ok
+    text = parity.parity_table(tmp_path / "fp32", tmp_path / "bf16")
+    assert "A = " in text and "(fp32, cpu)" in text and "(bf16, cpu)" in text
+    assert "| synthetic / xsub | toy_ssl[inertial] |" in text and "All " in text
+    with pytest.raises(parity.ParityError, match="no records"):
+        parity.parity_table(tmp_path / "fp32", tmp_path / "nothing")

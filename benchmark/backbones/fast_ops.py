@@ -57,6 +57,8 @@ def keep_threshold(p: float) -> tuple[int, float]:
 def keep_mask(shape: torch.Size | tuple[int, ...], p: float, device: torch.device | str = "cpu") -> torch.Tensor:
     """A bool mask of `shape`, True with probability round((1 - p) * 2^16) / 2^16 per element, independently."""
     t, _ = keep_threshold(p)
+    if t in (0, _RESOLUTION):  # the threshold 2^15 does not fit in an int16 comparison
+        return torch.full(tuple(shape), t == _RESOLUTION, dtype=torch.bool, device=device)
     n = math.prod(shape)
     words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-(2**63), None)
     draws = words.view(torch.int16)[:n].view(shape)  # signed 16-bit: draw - 2^15
