@@ -41,7 +41,7 @@ from benchmark import store  # noqa: E402
 from benchmark.backbones.fast_ops import kernel_mode  # noqa: E402
 from benchmark.data import load_dataset  # noqa: E402
 from benchmark.engine import TrainConfig, autocast_for, make_optimizer, resolve_device, seed_everything  # noqa: E402
-from benchmark.hardware import cpu_info, resolve_precision, set_precision, tune_allocator  # noqa: E402
+from benchmark.hardware import PRECISIONS, cpu_info, resolve_precision, set_precision, tune_allocator  # noqa: E402
 from benchmark.pretrain import _BatchMaker, build_method  # noqa: E402
 from benchmark.registry import METHODS  # noqa: E402
 from methods.base import DataInfo  # noqa: E402
@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--rounds", type=int, default=3, help="rounds in which the two paths take turns")
     train.add_argument("--methods", default=None, help="comma-separated method names (default: all)")
     train.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    train.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="auto",
+    train.add_argument("--precision", choices=PRECISIONS, default="auto",
                        help="the fast path's precision (default auto: bf16 where the device has it natively)")
     train.add_argument("--baseline", action="store_true",
                        help="also time the pre-fast-path step (fp32, reference kernels, untuned allocator)")

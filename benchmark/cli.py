@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from benchmark.hardware import PRECISIONS
 from benchmark.suites import SUITES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -88,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", type=Path, metavar="DIR", help="results folder (default: results/<suite>)")
     p.add_argument("--data-root", metavar="DIR", help="folder holding the raw datasets (default: $MMHAR_DATA, ./data)")
     p.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    p.add_argument("--precision", choices=("fp32", "bf16", "auto"), default=None,
+    p.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="training precision: fp32, bf16 (autocast; losses, mining and scoring stay fp32) or auto "
                         "(bf16 on CUDA and on CPUs with native bf16, else fp32). Default: the suite's (paper: fp32, "
                         "others: auto); part of every cell key")
@@ -208,10 +209,9 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 raise RunError(f"no records in {results_dir / 'records'}; run the suite first (or pass --results DIR)")
             _log_report(build_report_safely(results_dir, suite.name, log), results_dir, log)
             return EXIT_OK
-        resolve_device(args.device)  # fails early when CUDA is asked for but absent
+        device = str(resolve_device(args.device))  # fails early when CUDA is asked for but absent
         if args.jobs is None:
-            dev = str(resolve_device(args.device))
-            args.jobs = 1 if dev.startswith("cuda") else parallel_workers(dev, os.cpu_count() or 1, args.threads)
+            args.jobs = 1 if device.startswith("cuda") else parallel_workers(device, os.cpu_count() or 1, args.threads)
         settings = RunSettings(device=args.device, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
                                threads=args.threads, quiet=args.quiet, fail_fast=args.fail_fast,
                                data_root=args.data_root, precision=args.precision)
@@ -220,7 +220,6 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if args.dry_run:
             from benchmark.rates import measure_step_times
 
-            device = str(resolve_device(args.device))
             step_times = measure_step_times(plan, device, args.threads, args.data_root, log)
             print(plan.summary(device=device, workers=parallel_workers(device, args.jobs, args.threads),
                                step_times=step_times))

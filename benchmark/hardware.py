@@ -18,11 +18,12 @@ import ctypes
 import ctypes.util
 import os
 import platform
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterator
 
-import torch
+if TYPE_CHECKING:  # torch is imported where it is used, so the CLI's argument parser stays light
+    import torch
 
 PRECISIONS = ("fp32", "bf16", "auto")
 _BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # x86; aarch64 lists "bf16" among its Features
@@ -81,6 +82,8 @@ def current_precision() -> str:
 def autocast_for(device: torch.device, enabled: bool = True):
     """bf16 autocast on `device` when this process trains in bf16 (and `enabled`), else a no-op."""
     if enabled and _CURRENT[0] == "bf16" and device.type in ("cpu", "cuda"):
+        import torch
+
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return nullcontext()
 
@@ -105,10 +108,27 @@ def tune_allocator() -> bool:
     return _TUNED[0]
 
 
+@contextmanager
+def training_numerics(threads: int, precision: str) -> Iterator[None]:
+    """Train inside this block with `threads` torch threads and the resolved `precision` (allocator tuned);
+    the previous thread count and precision are restored on exit."""
+    import torch
+
+    saved_threads, saved_precision = torch.get_num_threads(), current_precision()
+    torch.set_num_threads(threads)
+    set_precision(precision)
+    tune_allocator()
+    try:
+        yield
+    finally:
+        set_precision(saved_precision)
+        torch.set_num_threads(saved_threads)
+
+
 def numerics(device: torch.device, precision: str) -> str:
     """The device-type/precision tag of keys and records, e.g. 'cpu-bf16'."""
     return f"{device.type}-{precision}"
 
 
 __all__ = ["PRECISIONS", "PrecisionError", "autocast_for", "cpu_info", "current_precision", "numerics",
-           "resolve_precision", "set_precision", "tune_allocator"]
+           "resolve_precision", "set_precision", "training_numerics", "tune_allocator"]

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from benchmark import store
-from benchmark.hardware import cpu_info, current_precision, set_precision, tune_allocator
+from benchmark.hardware import cpu_info, training_numerics
 
 CACHE_FILE = "step_times.json"
 _SCHEDULE_ONLY = ("epochs", "scheduler", "monitor", "monitor_mode", "plateau_factor", "plateau_patience",
@@ -74,11 +74,8 @@ def measure_step_times(plan: Any, device: str = "cpu", threads: int = 1, data_ro
     out: dict[str, float] = {}
     todo = [k for k in plan.needed_units() if k not in plan.cached]
     measured = 0
-    saved_threads, saved_precision = torch.get_num_threads(), current_precision()
-    try:
-        torch.set_num_threads(threads)
-        set_precision(plan.precision)
-        tune_allocator()
+    loaded: dict[str, Any] = {}  # one load per dataset and options, not per unit
+    with training_numerics(threads, plan.precision):
         for k in todo:
             u = plan.units[k]
             info = plan.datasets.get(u.dataset)
@@ -87,17 +84,16 @@ def measure_step_times(plan: Any, device: str = "cpu", threads: int = 1, data_ro
             key = rate_key(u.method, u.resolved, info.shapes, dev.type, plan.precision, threads)
             if key not in cache:
                 try:
-                    data = load_dataset(u.dataset, data_root or info.root, **u.dataset_options)
+                    ident = store.canonical_json([u.dataset, u.dataset_options])
+                    if ident not in loaded:
+                        loaded[ident] = load_dataset(u.dataset, data_root or info.root, **u.dataset_options)
                     log(f"measuring the training step of {u.variant} ({plan.numerics}, {threads} thread(s))")
-                    cache[key] = _time_steps(u.method, dict(u.overrides), data, dev)
+                    cache[key] = _time_steps(u.method, dict(u.overrides), loaded[ident], dev)
                     measured += 1
                 except Exception as exc:  # an estimate must not stop a dry-run: fall back to the FLOP rate
                     log(f"could not time {u.variant}: {exc}; its estimate uses the FLOP rate")
                     continue
             out[k] = cache[key]
-    finally:
-        torch.set_num_threads(saved_threads)
-        set_precision(saved_precision)
     if measured:
         try:
             store.atomic_write_text(path, json.dumps(cache, indent=1, sort_keys=True) + "\n")

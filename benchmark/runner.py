@@ -526,8 +526,10 @@ class RunSettings:
             raise RunError("--scheduler only applies to --backend dask")
         if not isinstance(self.threads, int) or self.threads < 1:
             raise RunError(f"threads must be an integer >= 1, got {self.threads!r}")
-        if self.precision not in (None, "fp32", "bf16", "auto"):
-            raise RunError(f"unknown precision {self.precision!r}; choose fp32, bf16 or auto")
+        from benchmark.hardware import PRECISIONS
+
+        if self.precision is not None and self.precision not in PRECISIONS:
+            raise RunError(f"unknown precision {self.precision!r}; choose {', '.join(PRECISIONS)}")
 
 
 @dataclass
@@ -760,21 +762,14 @@ _DATA_CACHE: dict[tuple, Any] = {}
 
 @contextmanager
 def _environment(env: Mapping[str, str], threads: int, precision: str = "fp32") -> Iterator[None]:
-    import torch
-
-    from benchmark.hardware import current_precision, set_precision, tune_allocator
+    from benchmark.hardware import training_numerics
 
     saved_env = {k: os.environ.get(k) for k in env}
-    saved_threads, saved_precision = torch.get_num_threads(), current_precision()
     os.environ.update(env)
-    torch.set_num_threads(threads)
-    set_precision(precision)
-    tune_allocator()
     try:
-        yield
+        with training_numerics(threads, precision):
+            yield
     finally:
-        set_precision(saved_precision)
-        torch.set_num_threads(saved_threads)
         for k, v in saved_env.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -864,7 +859,8 @@ def run_work_unit(payload: dict[str, Any], on_cell: Callable[[str, dict[str, Any
     _ensure_registered([tuple(r) for r in payload["registrations"]])
     cells = payload["cells"]
     outcomes: list[dict[str, Any]] = []
-    with _environment(payload["env"], payload["threads"], payload.get("precision", "fp32")):
+    precision = payload.get("precision", "fp32")
+    with _environment(payload["env"], payload["threads"], precision):
         device = resolve_device(payload["device"])
         unit = payload["units"][payload["unit"]]
         results_dir = Path(payload["results_dir"])
@@ -915,7 +911,7 @@ def run_work_unit(payload: dict[str, Any], on_cell: Callable[[str, dict[str, Any
                         "protocol_resolved": c["protocol_resolved"],
                         "estimate": {"pretrain_flops": unit["flops"], "protocol_flops": c["flops"]},
                         "threads": payload["threads"],
-                        "precision": payload.get("precision", "fp32"),
+                        "precision": precision,
                         "cpu": cpu_info(),
                     },
                 )
