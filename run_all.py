@@ -8,7 +8,7 @@ import sys
 # work units slow each other down several-fold (measured by python -m benchmark.bench train).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from benchmark.cli import main  # noqa: E402 - after the OpenMP setting, before torch is imported
+from benchmark.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -11,7 +11,7 @@ if _REPO not in sys.path:  # the plugin folders `datasets/` and `methods/` live 
 __version__ = "0.1.0"
 
 
-def load_dataset(name: str, root=None, **options):  # noqa: ANN001 - thin re-export, see benchmark.data
+def load_dataset(name: str, root=None, **options):
     """Load a registered dataset as preprocessed tensors (see `benchmark.data.load_dataset`)."""
     from benchmark.data import load_dataset as _load
 

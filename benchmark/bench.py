@@ -1,6 +1,6 @@
 """Training-speed benchmark: `python -m benchmark.bench train [--baseline] [--json FILE] [--precision auto]`.
 
-For every method at its paper batch size (UTD-MHAD profile) it measures, on the chosen device:
+For every method variant at its paper batch size (the dataset's training profile) it measures, on the chosen device:
 - the step time (data, augmentation, forward, backward, optimizer: the step `benchmark.pretrain` runs) and the
   throughput in clips per second;
 - achieved GFLOP/s: FLOPs of one step (torch.utils.flop_counter.FlopCounterMode) / step time;
@@ -24,41 +24,30 @@ import sys
 if "torch" not in sys.modules:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import multiprocessing as mp  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, Callable  # noqa: E402
+import argparse
+import json
+import multiprocessing as mp
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from tabulate import tabulate  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+import numpy as np
+import torch
+from tabulate import tabulate
+from torch.utils.flop_counter import FlopCounterMode
 
-from benchmark import store  # noqa: E402
-from benchmark.backbones.fast_ops import kernel_mode  # noqa: E402
-from benchmark.data import load_dataset  # noqa: E402
-from benchmark.engine import TrainConfig, autocast_for, make_optimizer, resolve_device, seed_everything  # noqa: E402
-from benchmark.hardware import PRECISIONS, cpu_info, resolve_precision, set_precision, tune_allocator  # noqa: E402
-from benchmark.pretrain import _BatchMaker, build_method  # noqa: E402
-from benchmark.registry import METHODS  # noqa: E402
-from methods.base import DataInfo  # noqa: E402
+from benchmark import store
+from benchmark.backbones.fast_ops import kernel_mode
+from benchmark.contracts.method import DataInfo
+from benchmark.data import default_dataset, load_dataset
+from benchmark.engine import TrainConfig, autocast_for, make_optimizer, resolve_device, seed_everything
+from benchmark.hardware import PRECISIONS, cpu_info, resolve_precision, set_precision, tune_allocator
+from benchmark.pretrain import _BatchMaker, build_method
+from benchmark.registry import METHODS
+from benchmark.suites import expand_method, parse_variant
 
-# (method, overrides) in table order; batch sizes come from each method's UTD-MHAD paper config.
-VARIANTS: list[tuple[str, dict[str, Any]]] = [
-    ("supervised", {"modality": "inertial"}),
-    ("supervised", {"modality": "skeleton"}),
-    ("supervised", {"modality": "all"}),
-    ("simclr", {"modality": "inertial"}),
-    ("simclr", {"modality": "skeleton"}),
-    ("moco", {"modality": "inertial"}),
-    ("moco", {"modality": "skeleton"}),
-    ("cmc", {}),
-    ("cmc_moco", {}),
-    ("cmc_cmkm", {}),
-]
 FAST = {"precision": "auto", "kernels": "fast", "tune_allocator": True}
 BASELINE = {"precision": "fp32", "kernels": "reference", "tune_allocator": False}
 
@@ -90,8 +79,8 @@ def matmul_gflops(device: torch.device, dtype: torch.dtype = torch.float32, n: i
 def _untrained_deps(name: str, cfg: dict[str, Any], info: DataInfo) -> dict[str, Any]:
     """The method's declared dependencies, built untrained (a teacher's forward costs the same either way)."""
     out = {}
-    for dep in METHODS.get(name).dependencies(cfg):
-        dep_cfg = METHODS.get(dep.method).resolve_config(info.profile, dep.overrides)
+    for dep in METHODS.get(name).dependencies(cfg, info):
+        dep_cfg = METHODS.get(dep.method).resolve_config(info, dep.overrides)
         out[dep.key] = build_method(dep.method, info, dep.overrides, _untrained_deps(dep.method, dep_cfg, info))
     return out
 
@@ -103,7 +92,7 @@ class _Runner:
                  device: torch.device) -> None:
         seed_everything(0)
         info = DataInfo.from_data(data)
-        cfg = METHODS.get(name).resolve_config(info.profile, overrides)
+        cfg = METHODS.get(name).resolve_config(info, overrides)
         self.method = build_method(name, info, overrides, _untrained_deps(name, cfg, info)).to(device).train()
         self.batch_size = int(self.method.cfg["batch_size"])
         if self.batch_size > len(clips):
@@ -227,7 +216,17 @@ def _row(fast: dict[str, Any], times: list[float], data_s: float, precision: str
             "data_fraction": data_s / sum(times)}
 
 
-def run_train_bench(device: str = "auto", dataset: str = "synthetic", steps: int = 5,
+def bench_variants(dataset: str, root: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """(method, overrides) of every registered method's variants on `dataset`, in registry order."""
+    info = DataInfo.from_data(load_dataset(dataset, root))
+    out = []
+    for name in METHODS.names():
+        if METHODS.get(name).applicability(info) is None:
+            out.extend(parse_variant(v) for v in expand_method(name, info))
+    return out
+
+
+def run_train_bench(device: str = "auto", dataset: str | None = None, steps: int = 5,
                     methods: list[str] | None = None, root: str | None = None, threads: int | None = None,
                     baseline: bool = False, precision: str = "auto", rounds: int = 3,
                     log: Callable[[str], None] = lambda s: None) -> list[dict[str, Any]]:
@@ -236,7 +235,9 @@ def run_train_bench(device: str = "auto", dataset: str = "synthetic", steps: int
     Each round times `steps` steps of the fast path and, with `baseline`, `steps` of the baseline (the order
     alternates between rounds); step times are medians over all timed steps.
     """
-    unknown = sorted(set(methods or []) - {n for n, _ in VARIANTS} - set(METHODS.names()))
+    dataset = dataset or default_dataset()
+    variants = bench_variants(dataset, root)
+    unknown = sorted(set(methods or []) - set(METHODS.names()))
     if unknown:
         raise ValueError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(METHODS.names())}")
     fast_mode = {**FAST, "precision": precision}
@@ -244,7 +245,7 @@ def run_train_bench(device: str = "auto", dataset: str = "synthetic", steps: int
     base = _Worker(BASELINE, dataset, root, threads, device) if baseline else None
     rows = []
     try:
-        for name, overrides in VARIANTS:
+        for name, overrides in variants:
             if methods and name not in methods:
                 continue
             log(f"timing {name} {overrides or ''}")
@@ -308,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="training step time, speedup over the baseline, GFLOP/s per method")
     train.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1")
-    train.add_argument("--dataset", default="synthetic", help="synthetic (default) or utd_mhad")
+    train.add_argument("--dataset", default=None,
+                       help="a registered dataset (default: the embedded one, which needs no raw files)")
     train.add_argument("--data-root", default=None, help="data root for real datasets (else $MMHAR_DATA, ./data)")
     train.add_argument("--steps", type=int, default=5, help="timed steps per round and path (after 2 warm-up steps)")
     train.add_argument("--rounds", type=int, default=3, help="rounds in which the two paths take turns")

@@ -5,8 +5,8 @@ import argparse
 import os
 import re
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from benchmark.hardware import PRECISIONS
 from benchmark.suites import SUITES
@@ -78,9 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--suite", choices=sorted(SUITES), default="smoke", help="which suite to run (default: smoke)")
     p.add_argument("--list", action="store_true", help="list datasets, methods, protocols, backbones and suites")
+    p.add_argument("--plugins", nargs="+", metavar="FILE.py", default=[],
+                   help="plugin files kept outside the project (a method or dataset each); added to $MMHAR_PLUGINS")
     p.add_argument("--datasets", nargs="+", metavar="NAME", help="only these datasets (comma or space separated)")
     p.add_argument("--methods", nargs="+", metavar="VARIANT",
-                   help="only these methods or variants, e.g. simclr, simclr[inertial], cmc_cmkm[k=2]")
+                   help="only these methods or variants: NAME, NAME[modality] or NAME[key=value,...] (see --list)")
     p.add_argument("--protocols", nargs="+", metavar="NAME",
                    help="only these protocols or protocol variants, e.g. knn, paper_head[bn_mode=frozen]")
     p.add_argument("--seeds", nargs="+", metavar="SEED", help="seeds to run, e.g. 0,1,2 or 0-4")
@@ -112,10 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def list_plugins(out: Callable[[str], None] = print) -> None:
     """Print every registered dataset, method (with kind and variants), protocol, backbone and suite."""
+    from benchmark.contracts import DatasetError
     from benchmark.data import resolve_root
     from benchmark.registry import BACKBONES, DATASETS, METHODS, PROTOCOLS
     from benchmark.suites import expand_method
-    from datasets.base import DatasetError
 
     out("datasets:")
     root = resolve_root()
@@ -127,9 +129,11 @@ def list_plugins(out: Callable[[str], None] = print) -> None:
                 where = f"found in {cls().find(root)}"
             except DatasetError:
                 where = f"not found under {root} (python run_all.py --download {name}, or --data-root DIR)"
-            except Exception as exc:  # noqa: BLE001 - listing must not crash on one odd plugin
+            except Exception as exc:
                 where = f"unavailable ({exc})"
-        out(f"  {name:<12} profile {cls.profile}, splits {', '.join(cls.splits)}; {where}")
+        mods = ", ".join(f"{m} ({spec.kind})" for m, spec in cls.modalities.items())
+        out(f"  {name:<12} modalities {mods}; splits {', '.join(cls.splits)}; main metric "
+            f"{cls.training.main_metric}; {where}")
     out("methods (kind: variants):")
     for name, cls in METHODS.items():
         out(f"  {name:<12} {cls.kind}: {', '.join(expand_method(name))}")
@@ -175,12 +179,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from benchmark.contracts import DatasetError
     from benchmark.data import set_default_root
     from benchmark.engine import ConfigError, resolve_device
+    from benchmark.plugins import PluginImportError
     from benchmark.registry import RegistryError
     from benchmark.runner import RunError, RunSettings, execute, parallel_workers, plan_suite
     from benchmark.suites import SuiteError, get_suite, narrow
-    from datasets.base import DatasetError
 
     def log(msg: str) -> None:
         if not args.quiet:
@@ -188,6 +193,11 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     set_default_root(args.data_root)
     try:
+        if args.plugins:
+            from benchmark.plugins import add_plugin_files, load_plugins
+
+            load_plugins()
+            add_plugin_files(list(args.plugins))
         if args.list:
             list_plugins()
             return EXIT_OK
@@ -216,7 +226,7 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                                threads=args.threads, quiet=args.quiet, fail_fast=args.fail_fast,
                                data_root=args.data_root, precision=args.precision)
         plan = plan_suite(suite, results_dir, data_root=args.data_root, log=log, device=args.device,
-                          precision=args.precision)
+                          precision=args.precision, strict_methods=_names(args.methods) or ())
         if args.dry_run:
             from benchmark.rates import measure_step_times
 
@@ -230,6 +240,6 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             print(f"{summary.completed} cells computed, {len(summary.failed)} failed, {summary.done_before} already "
                   f"done; results in {results_dir}")
         return EXIT_OK if summary.ok else EXIT_FAILED
-    except (SuiteError, RegistryError, ConfigError, DatasetError, RunError) as exc:
+    except (SuiteError, RegistryError, ConfigError, DatasetError, RunError, PluginImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,9 @@ import numpy as np
 import torch
 from scipy.signal import resample as fft_resample
 
+from benchmark.atomic import atomic_write
+from benchmark.contracts.dataset import DatasetError, DatasetPlugin, RawData, SkeletonNorm
 from benchmark.registry import DATASETS
-from datasets.base import DatasetError, DatasetPlugin, RawData, SkeletonNorm
 
 PREPROCESS_VERSION = "1"
 _DEFAULT_ROOT: Path | None = None  # set by the CLI's --data-root
@@ -35,6 +35,21 @@ class Split:
         return getattr(self, which)
 
 
+def stratified_carve(train: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val): `fraction` of every class's train clips (rounded, at least 1 of a class with 2 or more,
+    never all of them) moved to val, drawn with `seed`; both sorted."""
+    rng = np.random.default_rng(seed)
+    val = []
+    for c in np.unique(labels[train]):
+        members = train[labels[train] == c]
+        if len(members) < 2:
+            continue
+        n = min(len(members) - 1, max(1, int(round(fraction * len(members)))))
+        val.append(rng.permutation(members)[:n])
+    v = np.sort(np.concatenate(val)) if val else np.empty(0, dtype=np.int64)
+    return np.setdiff1d(train, v), v
+
+
 @dataclass
 class MultimodalData:
     """A preprocessed dataset in memory: per-modality float32 tensors plus labels and grouping keys.
@@ -51,8 +66,9 @@ class MultimodalData:
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def subjects(self) -> np.ndarray:
-        return self.groups["subject"]
+    def subjects(self) -> np.ndarray | None:
+        """Subject ids, where the dataset records them (None otherwise)."""
+        return self.groups.get("subject")
 
     @property
     def num_classes(self) -> int:
@@ -81,26 +97,37 @@ class MultimodalData:
         if name not in specs:
             raise DatasetError(unknown_name_message(f"split of {self.name}", name, sorted(specs)))
         spec = specs[name]
-        parts = {}
-        for part in ("train", "val", "test"):
-            mask = np.ones(len(self), dtype=bool)
-            for key, allowed in spec[part].items():
-                if key not in self.groups:
-                    raise DatasetError(f"split {name!r} filters on {key!r}, which {self.name} does not record")
-                mask &= np.isin(self.groups[key], np.asarray(list(allowed)))
-            parts[part] = np.flatnonzero(mask)
+        parts = {part: self._filter(name, spec[part]) for part in ("train", "test")}
+        if spec.get("val_fraction"):
+            parts["train"], parts["val"] = stratified_carve(parts["train"], self.labels.numpy(),
+                                                            float(spec["val_fraction"]), int(spec.get("val_seed", 0)))
+        else:
+            parts["val"] = self._filter(name, spec["val"]) if spec["val"] else np.empty(0, dtype=np.int64)
         a, b, c = (set(parts[p].tolist()) for p in ("train", "val", "test"))
         if a & b or a & c or b & c:
             raise DatasetError(f"split {name!r} of {self.name}: train/val/test parts share samples")
-        key = spec["disjoint_on"]
-        shared = set(self.groups[key][parts["train"]].tolist()) & set(self.groups[key][parts["test"]].tolist())
-        if shared:
-            raise DatasetError(f"split {name!r} of {self.name}: train and test share {key} values {sorted(shared)}")
-        if key == "subject":
-            shared_v = set(self.groups[key][parts["train"]].tolist()) & set(self.groups[key][parts["val"]].tolist())
-            if shared_v:
-                raise DatasetError(f"split {name!r} of {self.name}: train and val share subjects {sorted(shared_v)}")
+        key = spec.get("disjoint_on")
+        if key:
+            if key not in self.groups:
+                raise DatasetError(f"split {name!r} of {self.name} must keep {key!r} groups apart, but the dataset "
+                                   f"does not record {key!r}; set disjoint_on=None or record the group")
+            train_values = set(self.groups[key][parts["train"]].tolist())
+            for other in ("test", "val") if spec.get("disjoint_val", True) else ("test",):
+                shared = train_values & set(self.groups[key][parts[other]].tolist())
+                if shared:
+                    raise DatasetError(f"split {name!r} of {self.name}: train and {other} share {key} values "
+                                       f"{sorted(shared)}")
         return Split(name, parts["train"], parts["val"], parts["test"])
+
+    def _filter(self, split: str, allowed_by_key: dict[str, Any]) -> np.ndarray:
+        """Indices of the samples whose groups match every {group key: allowed values} of one part."""
+        mask = np.ones(len(self), dtype=bool)
+        for key, allowed in allowed_by_key.items():
+            if key not in self.groups:
+                raise DatasetError(f"split {split!r} filters on {key!r}, which {self.name} does not record "
+                                   f"(it records {sorted(self.groups) or 'no groups'})")
+            mask &= np.isin(self.groups[key], np.asarray(list(allowed)))
+        return np.flatnonzero(mask)
 
     def to(self, device: torch.device | str) -> "MultimodalData":
         """A copy whose tensors live on `device`."""
@@ -113,6 +140,17 @@ class MultimodalData:
             self.class_names,
             self.meta,
         )
+
+
+def default_dataset() -> str:
+    """The first registered dataset that needs no raw files (the embedded default)."""
+    from benchmark.plugins import load_plugins
+
+    load_plugins()
+    for name in DATASETS.names():
+        if not DATASETS.get(name).needs_root:
+            return name
+    raise DatasetError("no registered dataset can be generated without raw files; name one with --dataset")
 
 
 # -- data root ----------------------------------------------------------------------------------
@@ -167,19 +205,19 @@ def preprocess(plugin: DatasetPlugin, raw: RawData, length: int) -> dict[str, np
         arrs = []
         for sid, x in zip(raw.ids, raw.samples[m]):
             x = np.asarray(x, dtype=np.float64)
-            if spec.layout == "skeleton" and plugin.skeleton_norm is not None:
+            if spec.kind == "skeleton" and plugin.skeleton_norm is not None:
                 x = normalise_skeleton(x, plugin.skeleton_norm)
             y = resample_time(x, length)
             if not np.all(np.isfinite(y)):
                 raise DatasetError(f"{plugin.name} sample {sid} ({m}) is not finite after preprocessing")
             arrs.append(y)
         stacked = np.stack(arrs).astype(np.float32)
-        if spec.layout == "inertial":  # (N, T, C) -> (N, C, T)
+        if spec.kind == "inertial":  # (N, T, C) -> (N, C, T)
             stacked = stacked.transpose(0, 2, 1)
-        elif spec.layout == "skeleton":  # (N, T, J, C) -> (N, C, T, J)
+        elif spec.kind == "skeleton":  # (N, T, J, C) -> (N, C, T, J)
             stacked = stacked.transpose(0, 3, 1, 2)
         else:
-            raise DatasetError(f"{plugin.name}: unknown layout {spec.layout!r} for modality {m!r}")
+            raise DatasetError(f"{plugin.name}: unknown layout {spec.kind!r} for modality {m!r}")
         out[m] = np.ascontiguousarray(stacked)
     return out
 
@@ -194,22 +232,14 @@ def files_fingerprint(files: list[Path]) -> str:
 
 
 def _atomic_savez(path: Path, **arrays: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
 
 def load_dataset(
     name: str,
     root: str | Path | None = None,
     *,
-    length: int = 50,
+    length: int | None = None,
     standardize_inertial: str | None = None,
     use_cache: bool = True,
     **options: Any,
@@ -221,6 +251,7 @@ def load_dataset(
     """
     plugin_cls = DATASETS.get(name)
     plugin: DatasetPlugin = plugin_cls(**options)
+    length = plugin.training.length if length is None else length
     if not isinstance(length, int) or length < 2:
         raise DatasetError(f"length must be an integer >= 2, got {length!r}")
     folder: Path | None = None
@@ -229,9 +260,12 @@ def load_dataset(
         fp = files_fingerprint(plugin.raw_files(folder))
     else:
         fp = "generated"
+    fields = {"dataset": name, "version": plugin.version, "pre": PREPROCESS_VERSION, "fp": fp, "length": length,
+              "options": plugin.options}
+    if not plugin.training.is_generic():  # a declared profile is part of every key (generic: the keys of old)
+        fields["training"] = plugin.training.describe()
     key_src = json.dumps(
-        {"dataset": name, "version": plugin.version, "pre": PREPROCESS_VERSION, "fp": fp, "length": length,
-         "options": plugin.options},
+        fields,
         sort_keys=True, default=str,
     )
     key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
@@ -257,17 +291,13 @@ def load_dataset(
             _atomic_savez(cache_file, __meta__=np.asarray(json.dumps(meta_json)), **arrays)
     mods = {m: torch.from_numpy(np.ascontiguousarray(arrays[f"mod_{m}"])) for m in plugin.modalities}
     groups = {g: arrays[f"grp_{g}"] for g in meta_json["groups"]}
-    splits = {
-        s: {"train": dict(v.train), "val": dict(v.val), "test": dict(v.test), "disjoint_on": v.disjoint_on,
-            "description": v.description}
-        for s, v in plugin.splits.items()
-    }
+    splits = {s: v.describe() for s, v in plugin.splits.items()}
     meta = {
         "fingerprint": f"{name}:{key}",
         "splits": splits,
         "default_split": plugin.default_split,
-        "profile": plugin.profile,
-        "main_metric": plugin.main_metric,
+        "training": plugin.training,
+        "main_metric": plugin.training.main_metric,
         "modality_specs": {m: vars(s) for m, s in plugin.modalities.items()},
         "length": length,
         "skipped": meta_json["skipped"],

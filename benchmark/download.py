@@ -15,11 +15,11 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
-from datasets.base import DatasetError
+from benchmark.contracts.dataset import DatasetError
 
 CHUNK_BYTES = 1 << 20
 USER_AGENT = "mmhar-bench-download/1"
@@ -143,7 +143,7 @@ def download_dataset(name: str, root: str | Path | None = None, url: str | None 
 def main(argv: list[str] | None = None) -> int:
     """`python -m benchmark.download NAME [--root DIR] [--url URL]`: download one dataset."""
     parser = argparse.ArgumentParser(prog="python -m benchmark.download", description=main.__doc__)
-    parser.add_argument("name", help="dataset name, e.g. utd_mhad")
+    parser.add_argument("name", help="a registered dataset name (see run_all.py --list)")
     parser.add_argument("--root", default=None, help="data root (default: $MMHAR_DATA, else ./data)")
     parser.add_argument("--url", default=None, help="override the download location")
     args = parser.parse_args(argv)

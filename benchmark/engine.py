@@ -1,26 +1,24 @@
 """The one training loop that every method and every protocol uses (`fit`), plus seeding and devices."""
 from __future__ import annotations
 
-import copy
 import math
 import os
 import random
 import sys
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from benchmark.config import ConfigError
+
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("plateau", "cosine", "none")
 MODES = ("min", "max")
-
-
-class ConfigError(ValueError):
-    """An invalid configuration key or value; the message names it and lists the valid choices."""
 
 
 @dataclass
@@ -262,8 +260,3 @@ def _progress(cfg: TrainConfig):
 
     return tqdm(total=cfg.epochs, desc=cfg.desc or "fit", unit="ep", leave=False, file=sys.stderr,
                 dynamic_ncols=True)
-
-
-def clone_module(module: nn.Module) -> nn.Module:
-    """A deep copy (used for frozen teachers and momentum encoders)."""
-    return copy.deepcopy(module)

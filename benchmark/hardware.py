@@ -18,9 +18,10 @@ import ctypes
 import ctypes.util
 import os
 import platform
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # torch is imported where it is used, so the CLI's argument parser stays light
     import torch

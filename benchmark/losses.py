@@ -8,8 +8,8 @@ exp(cos / tau) with a small tau is precision-sensitive. Formulas follow the refe
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from contextlib import nullcontext
-from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +34,7 @@ def unit(z: torch.Tensor) -> torch.Tensor:
     return F.normalize(_full(z).flatten(1), dim=1)
 
 
-def cosine_matrix(a: torch.Tensor, b: Optional[torch.Tensor] = None) -> torch.Tensor:
+def cosine_matrix(a: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
     """[N, M] cosine similarities between the (flattened) rows of `a` and `b` (default: `a` with itself)."""
     with _no_autocast(a):
         ua = unit(a)
@@ -99,8 +99,8 @@ def _direction_losses(
     intra_scale: float,
     use_intra: bool,
     add_intra_positives: bool,
-    pruned_other: Optional[torch.Tensor],
-    pruned_own: Optional[torch.Tensor],
+    pruned_other: torch.Tensor | None,
+    pruned_own: torch.Tensor | None,
 ) -> torch.Tensor:
     """Per-anchor -log(Pos / (Pos + Neg)) for one anchor modality, computed as a difference of logsumexps.
 
@@ -136,16 +136,16 @@ def _direction_losses(
 def cmkm_loss(
     z_i: torch.Tensor,
     z_s: torch.Tensor,
-    mined_i: Optional[torch.Tensor],
-    mined_s: Optional[torch.Tensor],
+    mined_i: torch.Tensor | None,
+    mined_s: torch.Tensor | None,
     tau: float,
     lam: float = 1.0,
     intra_temperature: str = "none",
     intra: bool = True,
     mining: bool = True,
     symmetric: bool = False,
-    prune: Optional[tuple[torch.Tensor, torch.Tensor, float]] = None,
-    weighting: Optional[tuple[torch.Tensor, torch.Tensor, float]] = None,
+    prune: tuple[torch.Tensor, torch.Tensor, float] | None = None,
+    weighting: tuple[torch.Tensor, torch.Tensor, float] | None = None,
 ) -> torch.Tensor:
     """CMC with cross-modal knowledge mining, exactly as the reference computes it (spec 1.4 and 1.5).
 
@@ -199,7 +199,7 @@ def infonce_queue(
     k: torch.Tensor,
     queue: torch.Tensor,
     tau: float,
-    exclude: Optional[torch.Tensor] = None,
+    exclude: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """MoCo's InfoNCE: for each query, the positive key against the queued keys, logits / tau (spec 2.4).
 

@@ -12,7 +12,7 @@ All values are fractions in [0, 1].
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

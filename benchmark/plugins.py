@@ -1,8 +1,10 @@
 """Import every plugin module so that a plugin can never be defined but unregistered.
 
 Sources, in order: `benchmark/backbones/`, `benchmark/protocols/`, the repository's `datasets/` and
-`methods/` folders, modules named in `$MMHAR_PLUGINS` (comma-separated import names), and the
-`mmhar_bench.plugins` entry-point group of installed packages.
+`methods/` folders, modules named in `$MMHAR_PLUGINS` (comma-separated import names, or paths of `.py`
+files: `run_all.py --plugins FILE.py` adds them), and the `mmhar_bench.plugins` entry-point group of
+installed packages. A plugin file is imported under its file name (`my_dataset.py` -> module `my_dataset`),
+so worker processes find it through the same variable.
 
 The plugin folders are imported as the top-level packages `datasets` and `methods`. A Hugging Face
 `datasets` installed in the same environment must not shadow ours: the repository root is put first
@@ -11,6 +13,7 @@ on `sys.path` and the resolved package is checked, with a clear error if somethi
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import pkgutil
 import sys
@@ -55,6 +58,38 @@ def import_plugin_package(package: str) -> None:
             raise PluginImportError(f"plugin module {package}.{info.name} failed to import: {exc!r}") from exc
 
 
+def import_plugin_source(name: str) -> None:
+    """Import a plugin by module name, or from a `.py` file path (registered as a module of its file name)."""
+    if not name.endswith(".py"):
+        importlib.import_module(name)
+        return
+    path = Path(name).expanduser().resolve()
+    if not path.is_file():
+        raise PluginImportError(f"plugin file {name} does not exist (named in $MMHAR_PLUGINS or --plugins)")
+    module = path.stem
+    if module in sys.modules and Path(getattr(sys.modules[module], "__file__", "") or "").resolve() == path:
+        return
+    spec = importlib.util.spec_from_file_location(module, path)
+    if spec is None or spec.loader is None:
+        raise PluginImportError(f"plugin file {path} cannot be imported as a Python module")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[module] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except Exception as exc:
+        del sys.modules[module]
+        raise PluginImportError(f"plugin file {path} failed to import: {exc!r}") from exc
+
+
+def add_plugin_files(paths: list[str]) -> None:
+    """Append plugin files to `$MMHAR_PLUGINS` (so that worker processes load them too) and load them."""
+    current = [s for s in os.environ.get("MMHAR_PLUGINS", "").split(",") if s.strip()]
+    resolved = [str(Path(p).expanduser().resolve()) for p in paths]
+    os.environ["MMHAR_PLUGINS"] = ",".join(dict.fromkeys(current + resolved))
+    for p in resolved:
+        import_plugin_source(p)
+
+
 def load_plugins(force: bool = False) -> None:
     """Import all plugin modules once (idempotent; re-entrant calls during loading are no-ops)."""
     global _loaded, _loading
@@ -71,7 +106,9 @@ def load_plugins(force: bool = False) -> None:
         import_plugin_package("methods")
         for name in filter(None, (s.strip() for s in os.environ.get("MMHAR_PLUGINS", "").split(","))):
             try:
-                importlib.import_module(name)
+                import_plugin_source(name)
+            except PluginImportError:
+                raise
             except Exception as exc:
                 raise PluginImportError(f"module {name!r} listed in $MMHAR_PLUGINS failed to import: {exc!r}") from exc
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):

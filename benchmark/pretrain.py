@@ -1,11 +1,12 @@
 """Pretraining a method plugin on a dataset split, checkpoints, and frozen-encoder embeddings.
 
 `pretrain` is the only place that turns a method plugin into a trained model: it resolves the config for
-the data's profile, seeds everything, trains missing dependencies (CMKM's SimCLR teachers) first, builds
+the data (its modalities and declared training profile), seeds everything, trains missing dependencies (CMKM's
+SimCLR teachers) first, builds
 the batched on-device augmenters, and runs `engine.fit` over the split's train part with batches built
 from indices into the in-memory data tensors (no data loader, no per-sample Python work).
 
-Batches handed to `Method.loss` are {"views", "x", "y", "index", "generator"} (see methods/base.py; the
+Batches handed to `Method.loss` are {"views", "x", "y", "index", "generator"} (see benchmark/contracts/method.py; the
 seeded augmentation generator is there for methods that augment inside their loss, e.g. the supervised
 baseline's train-only skeleton transforms). Validation runs every epoch on the split's val part, in full
 batches of the method's batch size (one batch of all when the val part is smaller): SSL methods report
@@ -15,12 +16,11 @@ val_accuracy and val_f1 (macro over present classes) on the whole val part.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,10 +28,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark import metrics
-from benchmark.augment import PROFILES, build_augmenters, make_generator
-from benchmark.engine import ConfigError, autocast_for, fit, resolve_device, seed_everything
+from benchmark.atomic import atomic_write
+from benchmark.augment import build_augmenters, make_generator
+from benchmark.config import ConfigError
+from benchmark.contracts.method import DataInfo, Method
+from benchmark.engine import autocast_for, fit, resolve_device, seed_everything
 from benchmark.registry import METHODS
-from methods.base import DataInfo, Method
 
 CHECKPOINT_FORMAT = 1
 
@@ -81,7 +83,7 @@ def build_method(name: str, info: DataInfo, overrides: dict | None = None,
                  deps: Mapping[str, Any] | None = None) -> Method:
     """An untrained method plugin `name` configured for `info` (overrides validated, deps attached)."""
     cls = METHODS.get(name)
-    cfg = cls.resolve_config(info.profile, overrides)
+    cfg = cls.resolve_config(info, overrides)
     _check_modalities(name, cfg, info)
     return cls(info, cfg, _dep_methods(deps))
 
@@ -96,9 +98,11 @@ class _BatchMaker:
         self.x = {m: data.modalities[m].to(device, torch.float32) for m in self.modalities}
         self.y = data.labels.to(device)
         self.n_views = int(getattr(method, "n_views", 0))
-        profile = method.info.profile if method.info.profile in PROFILES else "utd_mhad"
-        self.augmenters = build_augmenters(profile, {m: method.info.layouts[m] for m in self.modalities},
-                                           layout=method.cfg.get("aug_layout", "reference")) if self.n_views else {}
+        info = method.info
+        self.augmenters = build_augmenters({m: info.kinds[m] for m in self.modalities},
+                                           layout=method.cfg.get("aug_layout", "reference"),
+                                           overrides=info.training.augmentations,
+                                           label=info.dataset) if self.n_views else {}
         self.generator = make_generator(seed, device)
 
     def __call__(self, index: torch.Tensor, augment: bool = True) -> dict[str, Any]:
@@ -177,13 +181,13 @@ def pretrain(
     """
     t0 = time.perf_counter()
     dev = resolve_device(device)
-    info = DataInfo.from_data(data)
-    cls = METHODS.get(name)
-    cfg = cls.resolve_config(info.profile, overrides)
-    _check_modalities(name, cfg, info)
     split_obj = _as_split(data, split)
+    info = DataInfo.from_data(data, split_obj)
+    cls = METHODS.get(name)
+    cfg = cls.resolve_config(info, overrides)
+    _check_modalities(name, cfg, info)
     deps = dict(deps or {})
-    for dep in cls.dependencies(cfg):
+    for dep in cls.dependencies(cfg, info):
         if dep.key not in deps:
             deps[dep.key] = pretrain(dep.method, data, split_obj, dep.overrides, seed, device=dev,
                                      train_idx=train_idx, quiet=quiet)
@@ -227,14 +231,7 @@ def save_checkpoint(pre: Pretrained, path: Path) -> None:
         "history": pre.history, "seconds": pre.seconds,
         "state_dict": {k: v.detach().to("cpu") for k, v in pre.method.state_dict().items()},
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda fh: torch.save(payload, fh))
 
 
 def load_checkpoint(path: Path, info: DataInfo, deps: dict[str, Pretrained] | None = None,

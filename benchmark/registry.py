@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -23,7 +24,7 @@ class Registry(Generic[T]):
         """Decorator: register the decorated object under `name` (default: its `name` attribute or __name__)."""
 
         def deco(obj: T) -> T:
-            key = name or getattr(obj, "name", None) or getattr(obj, "__name__")
+            key = name or getattr(obj, "name", None) or obj.__name__
             self.add(key, obj)
             if isinstance(obj, type) and getattr(obj, "name", None) != key:
                 obj.name = key  # the registered name is the plugin's name everywhere (records, errors)

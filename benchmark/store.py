@@ -16,23 +16,23 @@ import functools
 import io
 import json
 import math
-import os
 import platform
 import resource
 import subprocess
 import sys
-import tempfile
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
+
+from benchmark.atomic import TMP_MARK, atomic_write_bytes, atomic_write_text  # noqa: F401 (the store's writers)
 
 SCHEMA = 1
 RECORDS_DIR = "records"
 CHECKPOINTS_DIR = "checkpoints"
 RUNS_CSV = "runs.csv"
-TMP_MARK = ".tmp-"  # every temporary file the store (or a killed writer) leaves contains this
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RUNS_COLUMNS = ["key", "dataset", "split", "method", "variant", "protocol", "protocol_variant", "seed",
                 "metric", "value", "device", "created"]
@@ -42,27 +42,7 @@ class CorruptRecordError(ValueError):
     """A record file that cannot be read or does not follow the schema; the message names the file."""
 
 
-# -- atomic files ---------------------------------------------------------------------------------
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` all-or-nothing: temp file in the same folder, fsync, then `os.replace`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{TMP_MARK}")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """UTF-8 text version of `atomic_write_bytes`."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+# -- atomic files: benchmark.atomic (re-exported: the store's writers) ------------------------------
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -168,7 +148,7 @@ def write_record(results_dir: Path, record: dict[str, Any]) -> Path:
 
 
 # -- provenance -----------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def git_info(repo: Path = REPO_ROOT) -> dict[str, Any]:
     """Commit hash and dirty flag of the checkout (None where git or a commit is unavailable)."""
     def git(*args: str) -> str | None:
@@ -183,7 +163,7 @@ def git_info(repo: Path = REPO_ROOT) -> dict[str, Any]:
     return {"commit": commit.strip() if commit else None, "dirty": None if status is None else bool(status.strip())}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def package_versions() -> dict[str, str | None]:
     """Versions of Python, the platform and the numerical packages a result depends on."""
     from importlib import metadata

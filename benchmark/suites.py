@@ -1,9 +1,9 @@
 """Named benchmark suites (smoke, quick, full, paper): which datasets, method variants, protocols and seeds.
 
-A suite is data, not code: the runner expands it into cells. Method variants are written
-`name[modality]` (e.g. `simclr[inertial]`) or `name[key=value,...]` for other config overrides
-(e.g. `cmc_cmkm[k=2]`); a bare method name in a suite or on the command line means every variant
-of it, one per value of the method's declared `modality` choices. Protocols take variants the same way
+A suite is data, not code (`benchmark/suites.json`): the runner expands it into cells. Method variants are
+written `name[modality]` (e.g. `name[inertial]`) or `name[key=value,...]` for other config overrides
+(e.g. `name[k=2]`); a bare method name in a suite or on the command line means every variant of it on each
+dataset, one per modality the dataset offers it (`Method.modality_options`). Protocols take variants the same way
 (`paper_head[bn_mode=frozen]`): cells of their own, beside the plain protocol's.
 
 Schedules are shortened by a `Shrink`, applied to every resolved method config (dependencies included)
@@ -14,11 +14,18 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
+from benchmark.contracts.dataset import MODALITY_KINDS
+from benchmark.contracts.method import DataInfo
 from benchmark.registry import DATASETS, METHODS, PROTOCOLS, RegistryError, unknown_name_message
 
+# What a method's variants are listed against when no dataset is given: one modality per kind, named after it.
+_KIND_NAMED_DATA = DataInfo(shapes={k: () for k in MODALITY_KINDS}, kinds={k: k for k in MODALITY_KINDS},
+                            num_classes=2)
 _VARIANT_RE = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(?:\[(.*)\])?\s*$")
 
 
@@ -85,11 +92,15 @@ class Suite:
     split: str | None = None  # None: each dataset's default split
     precision: str = "auto"  # fp32 | bf16 | auto (benchmark.hardware); --precision overrides it
 
+    def method_specs(self) -> list[str]:
+        """The method entries of this suite as written (every registered method when not listed); the planner
+        expands bare names into the variants each dataset offers."""
+        return list(self.methods) if self.methods is not None else METHODS.names()
+
     def variant_specs(self) -> list[str]:
-        """The method variant specs of this suite, bare names expanded into their variants."""
-        specs = list(self.methods) if self.methods is not None else METHODS.names()
+        """The method variant specs of this suite on data with one modality of each kind (see expand_method)."""
         out: list[str] = []
-        for s in specs:
+        for s in self.method_specs():
             for v in expand_method(s):
                 if v not in out:
                     out.append(v)
@@ -102,7 +113,7 @@ class Suite:
 
 # -- method variants ------------------------------------------------------------------------------
 def parse_variant(spec: str) -> tuple[str, dict[str, Any]]:
-    """'simclr[inertial]' -> ('simclr', {'modality': 'inertial'}); 'cmc_cmkm[k=2,lam=0.5]' -> overrides."""
+    """'name[inertial]' -> ('name', {'modality': 'inertial'}); 'name[k=2,lam=0.5]' -> ('name', overrides)."""
     m = _VARIANT_RE.match(spec)
     if not m:
         raise SuiteError(f"cannot parse method variant {spec!r}; write name, name[modality] or name[key=value,...]")
@@ -128,20 +139,16 @@ def method_class(name: str) -> Any:
         raise SuiteError(str(exc)) from None
 
 
-def expand_method(spec: str) -> list[str]:
-    """A bare method name -> one spec per declared modality choice; a variant spec -> itself (validated)."""
-    name, overrides = parse_variant(spec)
+def expand_method(spec: str, info: DataInfo | None = None) -> list[str]:
+    """A bare method name -> one spec per modality the method can take on `info`'s data (default: data with
+    one modality of each kind, named after it); a variant spec -> itself. Modalities are checked at planning,
+    against each dataset's own."""
+    name, _ = parse_variant(spec)
     cls = method_class(name)
     if "[" in spec:
-        mod = overrides.get("modality")
-        allowed = getattr(cls, "choices", {}).get("modality")
-        if mod is not None and allowed is not None and mod not in allowed:
-            raise SuiteError(unknown_name_message(f"modality of method {name}", mod, list(allowed)))
         return [spec.strip()]
-    allowed = getattr(cls, "choices", {}).get("modality")
-    if allowed:
-        return [f"{name}[{m}]" for m in allowed]
-    return [name]
+    options = cls.modality_options(info or _KIND_NAMED_DATA)
+    return [f"{name}[{m}]" for m in options] if options else [name]
 
 
 def parse_protocol(spec: str) -> tuple[str, dict[str, Any]]:
@@ -168,58 +175,38 @@ def all_variant_specs() -> list[str]:
     return [v for name in METHODS.names() for v in expand_method(name)]
 
 
-# -- the suites -----------------------------------------------------------------------------------
-PAPER_VARIANTS = ("supervised[inertial]", "supervised[skeleton]", "supervised[all]", "simclr[inertial]",
-                  "simclr[skeleton]", "cmc", "cmc_cmkm")
+# -- the suites (benchmark/suites.json) ------------------------------------------------------------
+SUITES_FILE = Path(__file__).with_name("suites.json")
+_SUITE_KEYS = {"name", "description", "datasets", "methods", "protocols", "seeds", "shrink", "fallback_dataset",
+               "dataset_options", "method_overrides", "protocol_overrides", "split", "precision", "comments"}
 
-SUITES: dict[str, Suite] = {
-    s.name: s
-    for s in (
-        Suite(
-            name="smoke",
-            description="every method x every protocol x 2 seeds on a small synthetic set, 1-epoch schedules "
-                        "(checks that everything runs end to end; the numbers mean nothing)",
-            datasets=("synthetic",),
-            seeds=(0, 1),
-            shrink=Shrink(epochs_cap=1, batch_cap=16),
-            dataset_options={"synthetic": {"n_trials": 1, "n_classes": 6}},
-            method_overrides={"moco": {"queue_size": 32}, "cmc_moco": {"queue_size": 32}},
-            # two budgets, so the semi-supervised curve figure is drawn (3 training clips per class here)
-            protocol_overrides={"semisup": {"budgets": [1, 2]}},
-        ),
-        Suite(
-            name="quick",
-            description="the paper's method variants with the paper_head, linear, knn and retrieval protocols on "
-                        "UTD-MHAD (synthetic when absent), 1 seed, schedules cut to 5% (SimCLR 15 epochs, CMC 5, "
-                        "heads 5)",
-            datasets=("utd_mhad",),
-            methods=PAPER_VARIANTS,
-            protocols=("paper_head", "linear", "knn", "retrieval"),
-            seeds=(0,),
-            shrink=Shrink(epochs_scale=0.05),
-            fallback_dataset="synthetic",
-            # used only by the fallback: 11 trials give 330 / 110 / 440 clips, the size of UTD-MHAD's xsub parts
-            # (the paper batch sizes, e.g. 128 for inertial SimCLR, need more than the default 120 training clips)
-            dataset_options={"synthetic": {"n_trials": 11}},
-        ),
-        Suite(
-            name="full",
-            description="every method x every protocol x 5 seeds on UTD-MHAD with the paper schedules",
-            datasets=("utd_mhad",),
-            seeds=(0, 1, 2, 3, 4),
-        ),
-        Suite(
-            name="paper",
-            description="the reference configuration: supervised, SimCLR, CMC and CMC-CMKM with the paper's "
-                        "downstream head on UTD-MHAD, 3 seeds",
-            datasets=("utd_mhad",),
-            methods=PAPER_VARIANTS,
-            protocols=("paper_head",),
-            seeds=(0, 1, 2),
-            precision="fp32",  # the reference trained in float32
-        ),
-    )
-}
+
+def load_suites(path: Path = SUITES_FILE) -> tuple[dict[str, Suite], tuple[str, ...]]:
+    """The suites declared in `path` and the paper's method variants; a malformed file is a SuiteError naming it."""
+    try:
+        doc = json.loads(path.read_text())
+        variants = tuple(doc["paper_variants"])
+        out: dict[str, Suite] = {}
+        for entry in doc["suites"]:
+            unknown = sorted(set(entry) - _SUITE_KEYS)
+            if unknown:
+                raise SuiteError(f"{path}: suite {entry.get('name')!r} has unknown key(s) {unknown}")
+            fields = {k: v for k, v in entry.items() if k != "comments"}
+            for k in ("datasets", "protocols", "seeds"):
+                if k in fields:
+                    fields[k] = tuple(fields[k])
+            if "methods" in fields:
+                fields["methods"] = variants if fields["methods"] == "paper_variants" else tuple(fields["methods"])
+            fields["shrink"] = Shrink(**fields.get("shrink", {}))
+            out[entry["name"]] = Suite(**fields)
+        return out, variants
+    except SuiteError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SuiteError(f"cannot read the suite definitions {path}: {exc!r}") from exc
+
+
+SUITES, PAPER_VARIANTS = load_suites()
 
 
 def get_suite(name: str) -> Suite:

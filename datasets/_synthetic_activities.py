@@ -7,13 +7,14 @@ subject/trial style and micro-motion on top. Angles in the bodies below are writ
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
 from datasets._synthetic_kinematics import DEG, STANDARD_GRAVITY, Body
+
 
 # -- motion building blocks ---------------------------------------------------------------------
 def smoothstep(x: np.ndarray) -> np.ndarray:

@@ -28,9 +28,27 @@ import numpy as np
 
 from datasets._synthetic_activities import BASE_DURATION_S, CLASS_NAMES, MOTIONS, REPS, MotionContext, envelope
 from datasets._synthetic_kinematics import (  # re-exported: the generator's public surface for tests
-    ANGLE_NAMES, DEG, GRAVITY_WORLD, IMU_RATE_HZ, INTERNAL_RATE_HZ, JOINT_NAMES, SKELETON_RATE_HZ,
-    STANDARD_GRAVITY, Body, J, Kinematics, Pose, angular_velocity_body, axis_angle_matrix, forward_kinematics,
-    imu_from_motion, integrate_gyro, rot_x, rot_y, rot_z, sample_stream,
+    ANGLE_NAMES,
+    DEG,
+    GRAVITY_WORLD,
+    IMU_RATE_HZ,
+    INTERNAL_RATE_HZ,
+    JOINT_NAMES,
+    SKELETON_RATE_HZ,
+    STANDARD_GRAVITY,
+    Body,
+    J,
+    Kinematics,
+    Pose,
+    angular_velocity_body,
+    axis_angle_matrix,
+    forward_kinematics,
+    imu_from_motion,
+    integrate_gyro,
+    rot_x,
+    rot_y,
+    rot_z,
+    sample_stream,
 )
 
 __all__ = [

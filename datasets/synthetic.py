@@ -24,9 +24,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from benchmark.contracts import DatasetError, DatasetPlugin, ModalitySpec, RawData, SkeletonNorm, SplitSpec
 from benchmark.registry import DATASETS
 from datasets import _synthetic_motion as motion
-from datasets.base import DatasetError, DatasetPlugin, ModalitySpec, RawData, SkeletonNorm, SplitSpec
 
 
 def xsub_split(n_subjects: int) -> SplitSpec:
@@ -52,8 +52,6 @@ class SyntheticDataset(DatasetPlugin):
     class_names: ClassVar[list[str]] = list(motion.CLASS_NAMES[:10])
     splits: ClassVar[dict[str, SplitSpec]] = {"xsub": xsub_split(8)}
     default_split = "xsub"
-    profile = "utd_mhad"
-    main_metric = "accuracy"
     skeleton_norm = SkeletonNorm(anchor=2, scale_pair=(1, 2))
     how_to_obtain = "Nothing to obtain: the synthetic dataset is generated on the fly."
     version = "1"  # bump whenever the generator's output changes (invalidates cached preprocessing)

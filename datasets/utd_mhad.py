@@ -31,8 +31,8 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.io
 
+from benchmark.contracts import DatasetError, DatasetPlugin, ModalitySpec, RawData, SkeletonNorm, SplitSpec
 from benchmark.registry import DATASETS
-from datasets.base import DatasetError, DatasetPlugin, ModalitySpec, RawData, SkeletonNorm, SplitSpec
 
 ACTIONS = [
     "swipe_left",        # a1  right arm swipe to the left
@@ -105,8 +105,6 @@ class UTDMHAD(DatasetPlugin):
                               description="subjects 1-6 vs 7-8; subject 6 held out for validation"),
     }
     default_split = "xsub"
-    profile = "utd_mhad"
-    main_metric = "accuracy"
     skeleton_norm = SkeletonNorm(anchor=2, scale_pair=(1, 2))  # spine; shoulder_center-spine distance
     version = "1"
     option_defaults: ClassVar[dict[str, Any]] = {

@@ -4,8 +4,8 @@ MoCo v2 (Chen et al. 2020): a query encoder + head trained with InfoNCE of each 
 key (another view, encoded by an EMA "key" copy of the query network) and a FIFO queue of past keys.
 
 Deviations from MoCo v2, all deliberate for this small-data setting (and configurable):
-- queue_size K = 256 (UTD-MHAD, ~323 training clips) / 4096 (MMAct) instead of 65,536;
-- ema_momentum m = 0.99 (UTD-MHAD: ~5 steps per epoch) / 0.999 (MMAct);
+- queue_size K = 256 (UTD-MHAD, ~323 training clips; MMAct's plugin declares 4096) instead of 65,536;
+- ema_momentum m = 0.99 (UTD-MHAD: ~5 steps per epoch; MMAct's plugin declares 0.999);
 - head: the same Linear(d->256), BN, ReLU, Linear(256->128) as SimCLR/CMC, not MoCo's 2048-wide MLP;
 - optimiser: Adam 1e-3, ReduceLROnPlateau on the train loss, 300 epochs, batch per modality as SimCLR
   (`moco`) or as CMC (`cmc_moco`), instead of SGD 0.03 with a cosine schedule (set optimizer='sgd',
@@ -29,75 +29,18 @@ the other modality and that modality's queue, in both directions (mean over the 
 """
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import torch
 from torch import nn
 
 from benchmark.backbones import ProjectionHead, build_encoder
-from benchmark.losses import infonce_queue, unit
+from benchmark.blocks import KeyQueue, frozen_copy, momentum_update
+from benchmark.contracts import DataInfo, Method
+from benchmark.losses import infonce_queue
 from benchmark.registry import METHODS
-from methods.base import DataInfo, Method
-from methods.simclr import paper_settings
 
 QUEUE_INITS = ("first_batch", "random")
-
-
-class KeyQueue(nn.Module):
-    """A FIFO queue of unit keys [K, d] with the dataset index each key came from (-1: an initial random key)."""
-
-    def __init__(self, size: int, dim: int) -> None:
-        super().__init__()
-        if size < 1:
-            raise ValueError(f"queue_size must be >= 1, got {size}")
-        self.size = int(size)
-        self.register_buffer("keys", nn.functional.normalize(torch.randn(size, dim), dim=1))
-        self.register_buffer("indices", torch.full((size,), -1, dtype=torch.long))
-        self.register_buffer("ptr", torch.zeros((), dtype=torch.long))
-        self.register_buffer("primed", torch.zeros((), dtype=torch.bool))
-        self._primed_seen = False
-
-    @torch.no_grad()
-    def push(self, keys: torch.Tensor, indices: torch.Tensor) -> None:
-        """Enqueue a batch of keys in place of the oldest ones (only the newest K if the batch is larger)."""
-        keys, indices = keys[-self.size:], indices[-self.size:]
-        pos = (self.ptr + torch.arange(keys.shape[0], device=self.keys.device)) % self.size
-        self.keys[pos] = unit(keys.detach()).to(self.keys.dtype)
-        self.indices[pos] = indices.to(self.indices.device, torch.long)
-        self.ptr.copy_((self.ptr + keys.shape[0]) % self.size)
-        self.primed.fill_(True)
-
-    @torch.no_grad()
-    def prime(self, keys: torch.Tensor, indices: torch.Tensor) -> None:
-        """Fill the whole queue with copies of one batch of keys (tiled), replacing the random initial keys."""
-        reps = -(-self.size // keys.shape[0])
-        self.keys.copy_(unit(keys.detach()).repeat(reps, 1)[: self.size].to(self.keys.dtype))
-        self.indices.copy_(indices.to(self.indices.device, torch.long).repeat(reps)[: self.size])
-        self.ptr.zero_()
-        self.primed.fill_(True)
-
-    def is_primed(self) -> bool:
-        """Whether real keys were ever stored (cached once true: avoids a device sync per step)."""
-        if not self._primed_seen:
-            self._primed_seen = bool(self.primed)
-        return self._primed_seen
-
-    def same_sample(self, indices: torch.Tensor) -> torch.Tensor:
-        """[B, K] mask: queue entries that are (stale) keys of the query's own sample."""
-        return indices.to(self.indices.device).view(-1, 1) == self.indices.view(1, -1)
-
-
-@torch.no_grad()
-def momentum_update(online: nn.Module, target: nn.Module, m: float) -> None:
-    """EMA of the parameters: target <- m * target + (1 - m) * online."""
-    for p_o, p_t in zip(online.parameters(), target.parameters()):
-        p_t.mul_(m).add_(p_o.detach(), alpha=1.0 - m)
-
-
-def frozen_copy(module: nn.Module) -> nn.Module:
-    """A deep copy that receives no gradient (the momentum key network)."""
-    return copy.deepcopy(module).requires_grad_(False)
 
 
 class _MoCoBase(Method):
@@ -105,7 +48,6 @@ class _MoCoBase(Method):
 
     defaults = {"temperature": 0.2, "queue_size": 256, "ema_momentum": 0.99, "proj_hidden": 256, "proj_dim": 128,
                 "exclude_stale": True, "shuffle_bn": False, "queue_init": "first_batch"}
-    profile_defaults = {"mmact": {"queue_size": 4096, "ema_momentum": 0.999}}
 
     def __init__(self, info: DataInfo, cfg: dict[str, Any], deps: dict[str, Method] | None = None) -> None:
         super().__init__(info, cfg, deps)
@@ -113,7 +55,7 @@ class _MoCoBase(Method):
             raise ValueError(f"{self.name}.ema_momentum must be in [0, 1], got {cfg['ema_momentum']}")
         self.modalities = self.modalities_used()
         self.encoder_modules = nn.ModuleDict(
-            {m: build_encoder(info.layouts[m], info.shapes[m]) for m in self.modalities})
+            {m: build_encoder(info.kinds[m], info.shapes[m]) for m in self.modalities})
         self.heads = nn.ModuleDict({m: ProjectionHead(self.encoder_modules[m].out_dim, cfg["proj_hidden"],
                                                       cfg["proj_dim"]) for m in self.modalities})
         self.key_encoders = nn.ModuleDict({m: frozen_copy(e) for m, e in self.encoder_modules.items()})
@@ -164,15 +106,8 @@ class MoCo(_MoCoBase):
     kind = "unimodal"
     n_views = 2
     defaults = {"modality": "inertial", "epochs": 300, **_MoCoBase.defaults}
-    choices = {"modality": ("inertial", "skeleton"), "queue_init": QUEUE_INITS}
-
-    @classmethod
-    def resolve_config(cls, profile: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-        """As Method.resolve_config, with SimCLR's per-(profile, modality) batch size filled in."""
-        overrides = dict(overrides or {})
-        modality = overrides.get("modality", cls.defaults["modality"])
-        batch = {k: v for k, v in paper_settings(profile, modality).items() if k == "batch_size"}
-        return super().resolve_config(profile, {**batch, **overrides})
+    modality_defaults = {"inertial": {"batch_size": 128}, "skeleton": {"batch_size": 32}}  # SimCLR's (UTD-MHAD)
+    choices = {"queue_init": QUEUE_INITS}
 
     def loss(self, batch: dict[str, Any]) -> torch.Tensor:
         m = self.modalities[0]
@@ -193,7 +128,6 @@ class CMCMoCo(_MoCoBase):
     n_views = 1
     defaults = {"epochs": 100, **_MoCoBase.defaults}
     choices = {"queue_init": QUEUE_INITS}
-    profile_defaults = {"mmact": {**_MoCoBase.profile_defaults["mmact"], "batch_size": 128}}
 
     def __init__(self, info: DataInfo, cfg: dict[str, Any], deps: dict[str, Method] | None = None) -> None:
         super().__init__(info, cfg, deps)

@@ -1,9 +1,10 @@
 """SimCLR on one modality (spec 2.1): two augmented views, NT-Xent (sthalles style), encoder + 256->128 head.
 
 Reference settings: 300 epochs, Adam 1e-3, ReduceLROnPlateau(min, 0.5, patience 20) on the last step's
-train loss, the last epoch kept; batch size and temperature per dataset profile and modality:
+train loss, the last epoch kept; batch size and temperature per dataset and modality kind (UTD-MHAD's are
+the method's defaults, MMAct's are declared by its dataset plugin):
 
-    profile    inertial        skeleton
+    dataset    inertial        skeleton
     utd_mhad   B128, tau .05   B32, tau .5
     mmact      B64,  tau .2    B128, tau .2
 
@@ -18,22 +19,9 @@ import torch
 from torch import nn
 
 from benchmark.backbones import ProjectionHead, build_encoder
+from benchmark.contracts import DataInfo, Method
 from benchmark.losses import nt_xent
 from benchmark.registry import METHODS
-from methods.base import DataInfo, Method
-
-# (profile, modality) -> the reference config's batch size and temperature (configs/simclr/*.yaml).
-PAPER_SETTINGS: dict[tuple[str, str], dict[str, Any]] = {
-    ("utd_mhad", "inertial"): {"batch_size": 128, "temperature": 0.05},
-    ("utd_mhad", "skeleton"): {"batch_size": 32, "temperature": 0.5},
-    ("mmact", "inertial"): {"batch_size": 64, "temperature": 0.2},
-    ("mmact", "skeleton"): {"batch_size": 128, "temperature": 0.2},
-}
-
-
-def paper_settings(profile: str, modality: str) -> dict[str, Any]:
-    """The reference batch size and temperature for a profile/modality (UTD-MHAD's for unknown profiles)."""
-    return dict(PAPER_SETTINGS.get((profile, modality), PAPER_SETTINGS.get(("utd_mhad", modality), {})))
 
 
 @METHODS.register("simclr")
@@ -44,19 +32,14 @@ class SimCLR(Method):
     kind = "unimodal"
     n_views = 2
     defaults = {"modality": "inertial", "temperature": 0.1, "epochs": 300, "proj_hidden": 256, "proj_dim": 128}
-    choices = {"modality": ("inertial", "skeleton")}
-
-    @classmethod
-    def resolve_config(cls, profile: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-        """As Method.resolve_config, with the per-(profile, modality) batch size and temperature filled in."""
-        overrides = dict(overrides or {})
-        modality = overrides.get("modality", cls.defaults["modality"])
-        return super().resolve_config(profile, {**paper_settings(profile, modality), **overrides})
+    # the reference's UTD-MHAD configs (configs/simclr/*.yaml) per modality kind; MMAct's plugin declares its own
+    modality_defaults = {"inertial": {"batch_size": 128, "temperature": 0.05},
+                         "skeleton": {"batch_size": 32, "temperature": 0.5}}
 
     def __init__(self, info: DataInfo, cfg: dict[str, Any], deps: dict[str, Method] | None = None) -> None:
         super().__init__(info, cfg, deps)
         self.modality = cfg["modality"]
-        self.encoder = build_encoder(info.layouts[self.modality], info.shapes[self.modality])
+        self.encoder = build_encoder(info.kinds[self.modality], info.shapes[self.modality])
         self.head = ProjectionHead(self.encoder.out_dim, cfg["proj_hidden"], cfg["proj_dim"])
 
     def loss(self, batch: dict[str, Any]) -> torch.Tensor:

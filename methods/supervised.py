@@ -1,7 +1,8 @@
 """Supervised baselines (spec 2.3): an encoder trained end-to-end with labels, unimodal or fused.
 
 modality "inertial" | "skeleton": encoder + Linear(d -> classes). Reference schedule: Adam 1e-3, batch 64,
-100 epochs (MMAct skeleton 200), ReduceLROnPlateau(max, 0.5, patience 10) on val_<main metric>, early
+100 epochs (MMAct skeleton 200, declared by its plugin), ReduceLROnPlateau(max, 0.5, patience 10) on
+val_<main metric>, early
 stopping on val_accuracy (max, patience 50), the best val_<main metric> epoch kept.
 modality "all": both encoders + the fusion head (per modality Linear->256, BN, ReLU; concat; Linear),
 trained from scratch. Reference schedule: plateau(max, 0.5, patience 5) on val_accuracy, early stopping
@@ -12,8 +13,10 @@ Options:
   kernel size, so its conv kernel is the code default 3 (6400-d output); unimodal uses 5. An integer
   forces a kernel size in both cases (5 makes "all" match the SSL encoders).
 - train_augment (True = reference): the reference's train-only skeleton transforms: a random crop of
-  U(0.7, 1) of the clip resized back to T frames, Gaussian jitter sigma 0.01 and, on UTD-MHAD (3-D), a
-  rotation with angles in -5..5 degrees (1 degree steps), each always applied. Deviation: the reference
+  U(0.7, 1) of the clip resized back to T frames, Gaussian jitter sigma 0.01 and a rotation with angles in
+  -5..5 degrees (1 degree steps), each always applied (the pipeline `supervised_skeleton`: a dataset changes it
+  through its TrainingProfile.augmentations, as MMAct's plugin turns the rotation of 2-D poses off).
+  Deviation: the reference
   crops the raw clip before resampling and jitters before rotating; here the crop acts on the resampled
   clip and the ops run in benchmark.augment's fixed order (jitter, crop, rotation).
 """
@@ -25,38 +28,39 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.augment import PROFILES, Augmenter
+from benchmark.augment import Augmenter
 from benchmark.backbones import FusionClassifier, LinearClassifier, build_encoder
-from benchmark.engine import ConfigError
+from benchmark.config import ConfigError
+from benchmark.contracts import ALL, DataInfo, Method, TrainingProfile
 from benchmark.registry import METHODS
-from methods.base import DataInfo, Method
 
-MAIN_METRIC = {"utd_mhad": "accuracy", "mmact": "f1"}  # the val_<metric> key the reference selects on
+AUG_PIPELINE = "supervised_skeleton"  # the name under which a dataset's profile may change the train transforms
+TRAIN_AUGMENT = {
+    "jittering": {"sigma": 0.01, "probability": 1.0},
+    "crop_and_resize": {"min_p": 0.7, "max_p": 1.0, "probability": 1.0},
+    "scaling": {"apply": False},
+    "rotation": {"apply": True, "start": -5, "end": 5, "step": 1, "probability": 1.0},
+    "shear": {"apply": False},
+}
 
 
-def reference_schedule(profile: str, modality: str) -> dict[str, Any]:
-    """The reference's epochs, plateau, early-stopping and selection settings for a profile and modality."""
-    main = "val_" + MAIN_METRIC.get(profile, "accuracy")
+def reference_schedule(main_metric: str, fused: bool) -> dict[str, Any]:
+    """The reference's epochs, plateau, early-stopping and selection settings (selection on val_<main metric>)."""
+    main = "val_" + ("f1" if str(main_metric).lower() in ("f1", "f1_macro") else "accuracy")
     common = {"scheduler": "plateau", "monitor_mode": "max", "select": main, "select_mode": "max",
               "early_stop_patience": 50, "batch_size": 64}
-    if modality == "all":
+    if fused:
         return {**common, "epochs": 100, "monitor": "val_accuracy", "plateau_patience": 5,
                 "early_stop": "val_loss", "early_stop_mode": "min"}
-    epochs = 200 if (profile, modality) == ("mmact", "skeleton") else 100
-    return {**common, "epochs": epochs, "monitor": main, "plateau_patience": 10,
+    return {**common, "epochs": 100, "monitor": main, "plateau_patience": 10,
             "early_stop": "val_accuracy", "early_stop_mode": "max"}
 
 
-def skeleton_train_augmenter(profile: str) -> Augmenter:
+def skeleton_train_augmenter(training: TrainingProfile, label: str = "") -> Augmenter:
     """The reference's train-only skeleton transforms of the supervised configs (see the module docstring)."""
-    rotate = profile == "utd_mhad"
-    return Augmenter(profile if profile in PROFILES else "utd_mhad", "skeleton", "reference", {
-        "jittering": {"sigma": 0.01, "probability": 1.0},
-        "crop_and_resize": {"min_p": 0.7, "max_p": 1.0, "probability": 1.0},
-        "scaling": {"apply": False},
-        "rotation": {"apply": rotate, "start": -5, "end": 5, "step": 1, "probability": 1.0},
-        "shear": {"apply": False},
-    })
+    layers = [TRAIN_AUGMENT] + ([training.augmentations[AUG_PIPELINE]] if AUG_PIPELINE in training.augmentations
+                                else [])
+    return Augmenter("skeleton", "reference", layers, label or AUG_PIPELINE)
 
 
 @METHODS.register("supervised")
@@ -67,14 +71,16 @@ class Supervised(Method):
     kind = "supervised"
     n_views = 0
     defaults = {"modality": "inertial", "inertial_kernel_size": None, "train_augment": True}
-    choices = {"modality": ("inertial", "skeleton", "all")}
 
     @classmethod
-    def resolve_config(cls, profile: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-        """As Method.resolve_config, with the reference schedule of the profile and modality filled in."""
-        overrides = dict(overrides or {})
-        modality = overrides.get("modality", cls.defaults["modality"])
-        cfg = super().resolve_config(profile, {**reference_schedule(profile, modality), **overrides})
+    def context_defaults(cls, info: DataInfo, modality: str | None) -> dict[str, Any]:
+        """The reference schedule, selecting on the dataset's main metric."""
+        return reference_schedule(info.training.main_metric, modality == ALL)
+
+    @classmethod
+    def resolve_config(cls, info: DataInfo, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """As Method.resolve_config, with the inertial kernel size checked."""
+        cfg = super().resolve_config(info, overrides)
         k = cfg["inertial_kernel_size"]
         if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
             raise ConfigError(f"supervised.inertial_kernel_size must be null (reference) or an integer >= 1, got {k!r}")
@@ -83,18 +89,18 @@ class Supervised(Method):
     def __init__(self, info: DataInfo, cfg: dict[str, Any], deps: dict[str, Method] | None = None) -> None:
         super().__init__(info, cfg, deps)
         self.modalities = self.modalities_used()
-        fused = cfg["modality"] == "all"
+        fused = cfg["modality"] == ALL
         kernel = cfg["inertial_kernel_size"] or (3 if fused else 5)
         self.encoder_modules = nn.ModuleDict({
-            m: build_encoder(info.layouts[m], info.shapes[m], **({"kernel_size": kernel}
-                                                                  if info.layouts[m] == "inertial" else {}))
+            m: build_encoder(info.kinds[m], info.shapes[m], **({"kernel_size": kernel}
+                                                                  if info.kinds[m] == "inertial" else {}))
             for m in self.modalities
         })
         dims = {m: e.out_dim for m, e in self.encoder_modules.items()}
         self.head = FusionClassifier(dims, info.num_classes) if fused else \
             LinearClassifier(dims[self.modalities[0]], info.num_classes)
-        self._augmenters = {m: skeleton_train_augmenter(info.profile) for m in self.modalities
-                            if cfg["train_augment"] and info.layouts[m] == "skeleton"}
+        self._augmenters = {m: skeleton_train_augmenter(info.training) for m in self.modalities
+                            if cfg["train_augment"] and info.kinds[m] == "skeleton"}
 
     def classify(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
         feats = {m: self.encoder_modules[m](x[m]) for m in self.modalities}

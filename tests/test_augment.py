@@ -10,14 +10,31 @@ import scipy.signal
 import torch
 
 from benchmark.augment import (
-    PROFILES, AugmentationError, Augmenter, build_augmenters, crop_and_resize_frames, fft_resample_matrix,
-    make_generator, rotation_matrix_2d, rotation_matrix_3d,
+    REFERENCE_PIPELINES,
+    AugmentationError,
+    Augmenter,
+    build_augmenters,
+    crop_and_resize_frames,
+    fft_resample_matrix,
+    make_generator,
+    rotation_matrix_2d,
+    rotation_matrix_3d,
 )
+from benchmark.plugins import load_plugins
+from benchmark.registry import DATASETS
 
 SHAPES = {("utd_mhad", "inertial"): (6, 50), ("utd_mhad", "skeleton"): (3, 50, 20),
           ("mmact", "inertial"): (12, 50), ("mmact", "skeleton"): (2, 50, 17)}
 INERTIAL_OPS = ["jittering", "scaling", "rotation", "permutation", "channel_shuffle"]
 SKELETON_OPS = ["jittering", "crop_and_resize", "scaling", "rotation", "shear"]
+
+
+def profiled(dataset: str, modality: str, layout: str = "reference", overrides: dict | None = None) -> Augmenter:
+    """The SSL pipeline of `modality` as dataset `dataset` declares it (its TrainingProfile), plus `overrides`."""
+    load_plugins()
+    declared = DATASETS.get(dataset).training.augmentations
+    layers = ([declared[modality]] if modality in declared else []) + ([overrides] if overrides else [])
+    return Augmenter(modality, layout, layers, f"{dataset}/{modality}")
 
 
 def only(modality: str, op: str, p: float = 1.0, **params) -> dict:
@@ -30,14 +47,16 @@ def only(modality: str, op: str, p: float = 1.0, **params) -> dict:
 
 def run(profile: str, modality: str, op: str, x: torch.Tensor, layout: str = "reference", seed: int = 0,
         p: float = 1.0, **params) -> torch.Tensor:
-    aug = Augmenter(profile, modality, layout, overrides=only(modality, op, p, **params))
+    aug = profiled(profile, modality, layout, overrides=only(modality, op, p, **params))
     return aug(x, make_generator(seed))
 
 
 # -- profiles and configuration ------------------------------------------------------------------------------
 def test_profiles_are_the_reference_yaml_values_in_key_order() -> None:
     def table(profile, modality):
-        return [(o.name, o.apply, o.probability, dict(o.params)) for o in PROFILES[profile][modality]]
+        ops = REFERENCE_PIPELINES[modality] if profile == "utd_mhad" else profiled(profile, modality).ops
+        return [(o.name, o.apply, o.probability, {k: v for k, v in o.params.items() if k != "pivot_joint"})
+                for o in ops]
 
     assert table("utd_mhad", "inertial") == [
         ("jittering", True, 0.75, {"sigma": 1.0}), ("scaling", True, 0.75, {"sigma": 1.0}),
@@ -55,11 +74,13 @@ def test_profiles_are_the_reference_yaml_values_in_key_order() -> None:
         ("jittering", True, 1.0, {"sigma": 0.1}), ("crop_and_resize", True, 0.75, {"min_p": 0.7, "max_p": 0.8}),
         ("scaling", True, 0.75, {"min_p": 0.7, "max_p": 1.2}),
         ("rotation", True, 0.75, {"start": -15, "end": 15, "step": 2}), ("shear", True, 0.75, {"beta": 0.2})]
-    assert [o.name for o in Augmenter("mmact", "inertial").active_ops] == ["scaling", "rotation"]
+    assert [o.name for o in profiled("mmact", "inertial").active_ops] == ["scaling", "rotation"]
+    # the generic pipelines are UTD-MHAD's: that dataset (and the synthetic one) declare no augmentations
+    assert not DATASETS.get("utd_mhad").training.augmentations and not DATASETS.get("synthetic").training.augmentations
 
 
 def test_config_is_json_and_includes_implicit_pivot() -> None:
-    cfg = Augmenter("utd_mhad", "skeleton", overrides={"rotation": {"probability": 0.5, "step": 5}}).config()
+    cfg = Augmenter("skeleton", overrides={"rotation": {"probability": 0.5, "step": 5}}).config()
     rot = next(o for o in json.loads(json.dumps(cfg))["ops"] if o["name"] == "rotation")
     assert rot == {"name": "rotation", "apply": True, "probability": 0.5,
                    "params": {"pivot_joint": 0, "start": -10, "end": 10, "step": 5}}
@@ -68,8 +89,7 @@ def test_config_is_json_and_includes_implicit_pivot() -> None:
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"profile": "ntu"}, "Known augmentation profiles: mmact, utd_mhad"),
-        ({"modality": "depth"}, "Known augmentation modalitys: inertial, skeleton"),
+        ({"modality": "depth"}, "Known augmentation modality kinds: inertial, skeleton"),
         ({"layout": "fixed"}, "Known augmentation layouts: reference, intended"),
         ({"overrides": {"jitter": {}}}, "unknown op 'jitter'.*Did you mean 'jittering'"),
         ({"overrides": {"jittering": {"sigmaa": 2}}}, "unknown parameter 'sigmaa'.*apply, probability, sigma"),
@@ -81,17 +101,17 @@ def test_config_is_json_and_includes_implicit_pivot() -> None:
     ],
 )
 def test_bad_configuration_errors_name_the_fault(kwargs, message) -> None:
-    args = {"profile": "utd_mhad", "modality": "inertial", **kwargs}
+    args = {"modality": "inertial", **kwargs}
     with pytest.raises(AugmentationError, match=message):
         Augmenter(**args)
 
 
 def test_bad_skeleton_parameters_and_batches() -> None:
     with pytest.raises(AugmentationError, match="must be <= 1"):
-        Augmenter("utd_mhad", "skeleton", overrides={"crop_and_resize": {"max_p": 1.1}})
+        Augmenter("skeleton", overrides={"crop_and_resize": {"max_p": 1.1}})
     with pytest.raises(AugmentationError, match="min_p 0.9 must not exceed max_p 0.8"):
-        Augmenter("utd_mhad", "skeleton", overrides={"scaling": {"min_p": 0.9, "max_p": 0.8}})
-    aug = Augmenter("utd_mhad", "skeleton")
+        Augmenter("skeleton", overrides={"scaling": {"min_p": 0.9, "max_p": 0.8}})
+    aug = Augmenter("skeleton")
     with pytest.raises(AugmentationError, match="2 or 3 coordinates"):
         aug(torch.zeros(2, 4, 50, 20), make_generator(0))
     with pytest.raises(AugmentationError, match=r"\[N, C, T, J\]"):
@@ -99,27 +119,30 @@ def test_bad_skeleton_parameters_and_batches() -> None:
     with pytest.raises(AugmentationError, match="torch.Generator"):
         aug(torch.zeros(2, 3, 50, 20), 0)
     with pytest.raises(AugmentationError, match="pivot_joint 25 is out of range for 20 joints"):
-        Augmenter("utd_mhad", "skeleton", overrides={"scaling": {"pivot_joint": 25}})(
+        Augmenter("skeleton", overrides={"scaling": {"pivot_joint": 25}})(
             torch.zeros(2, 3, 50, 20), make_generator(0))
     with pytest.raises(AugmentationError, match="multiple of 3"):
-        Augmenter("mmact", "inertial", "intended")(torch.zeros(2, 7, 50), make_generator(0))
+        profiled("mmact", "inertial", "intended")(torch.zeros(2, 7, 50), make_generator(0))
 
 
-def test_build_augmenters_by_name_or_mapping() -> None:
-    augs = build_augmenters("mmact", {"imu": "inertial", "pose": "skeleton"}, "intended",
-                            overrides={"pose": {"shear": {"apply": False}}})
+def test_build_augmenters_by_kind_then_name() -> None:
+    augs = build_augmenters({"imu": "inertial", "pose": "skeleton"}, "intended",
+                            overrides={"skeleton": {"shear": {"apply": False}, "scaling": {"min_p": 0.5}},
+                                       "pose": {"scaling": {"min_p": 0.6}}})
     assert {k: (a.modality, a.layout) for k, a in augs.items()} == {"imu": ("inertial", "intended"),
                                                                      "pose": ("skeleton", "intended")}
-    assert "shear" not in [o.name for o in augs["pose"].active_ops]
-    with pytest.raises(AugmentationError, match="not in \\['inertial'\\]"):
-        build_augmenters("utd_mhad", ["inertial"], overrides={"skeleton": {}})
+    assert "shear" not in [o.name for o in augs["pose"].active_ops]  # the kind's entry applies
+    assert next(o for o in augs["pose"].ops if o.name == "scaling").params["min_p"] == 0.6  # then the name's
+    assert [o.name for o in augs["imu"].active_ops] == [o.name for o in REFERENCE_PIPELINES["inertial"] if o.apply]
+    with pytest.raises(AugmentationError, match="unknown op 'shearing'"):
+        build_augmenters({"pose": "skeleton"}, overrides={"pose": {"shearing": {}}})
 
 
 # -- generic behaviour ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("profile, modality, layout",
                          list(itertools.product(["utd_mhad", "mmact"], ["inertial", "skeleton"], ["reference", "intended"])))
 def test_shape_dtype_device_kept_and_seeded(profile, modality, layout) -> None:
-    aug = Augmenter(profile, modality, layout)
+    aug = profiled(profile, modality, layout)
     x = torch.randn(16, *SHAPES[(profile, modality)], dtype=torch.float64)
     y1, y2 = aug(x, make_generator(3)), aug(x, make_generator(3))
     assert y1.shape == x.shape and y1.dtype == x.dtype and y1.device == x.device
@@ -133,7 +156,7 @@ def test_shape_dtype_device_kept_and_seeded(profile, modality, layout) -> None:
 @pytest.mark.parametrize("modality", ["inertial", "skeleton"])
 def test_cuda_batches_stay_on_device(modality) -> None:
     x = torch.randn(8, *SHAPES[("utd_mhad", modality)], device="cuda")
-    aug = Augmenter("utd_mhad", modality)
+    aug = Augmenter(modality)
     assert aug(x, make_generator(0, "cuda")).device == x.device
     assert aug(x, make_generator(0)).device == x.device  # a CPU generator works too (draws are moved)
 
@@ -143,7 +166,7 @@ def test_probability_zero_or_apply_false_is_identity(modality) -> None:
     x = torch.randn(8, *SHAPES[("utd_mhad", modality)])
     names = INERTIAL_OPS if modality == "inertial" else SKELETON_OPS
     for override in ({"probability": 0.0}, {"apply": False}):
-        aug = Augmenter("utd_mhad", modality, overrides={n: override for n in names})
+        aug = Augmenter(modality, overrides={n: override for n in names})
         assert aug.active_ops == () and torch.equal(aug(x, make_generator(0)), x)
 
 
@@ -158,7 +181,7 @@ def test_random_apply_is_a_per_sample_mask() -> None:
 
 def test_large_batch_is_handled_in_one_call() -> None:
     x = torch.randn(512, 3, 50, 20)
-    y = Augmenter("utd_mhad", "skeleton")(x, make_generator(0))
+    y = Augmenter("skeleton")(x, make_generator(0))
     assert y.shape == x.shape and torch.isfinite(y).all()
 
 

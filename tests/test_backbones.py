@@ -8,8 +8,13 @@ import torch
 from torch import nn
 
 from benchmark.backbones import (
-    FusionClassifier, InertialCNNTransformer, LinearClassifier, ProjectionHead, SkeletonCooccurrence,
-    build_encoder, count_parameters,
+    FusionClassifier,
+    InertialCNNTransformer,
+    LinearClassifier,
+    ProjectionHead,
+    SkeletonCooccurrence,
+    build_encoder,
+    count_parameters,
 )
 from benchmark.backbones.skeleton import motion
 from benchmark.registry import BACKBONES

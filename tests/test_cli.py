@@ -54,7 +54,8 @@ def test_invalid_options_list_valid_choices(args: list[str], message: str, capsy
     (["--methods", "simclrr"], "unknown method 'simclrr'. Known methods: "),
     (["--protocols", "linear,knnn"], "unknown protocol 'knnn'. Known protocols: finetune, knn, linear"),
     (["--datasets", "utd"], "unknown dataset 'utd'. Known datasets: "),
-    (["--methods", "simclr[depth]"], "unknown modality of method simclr 'depth'"),
+    (["--methods", "simclr[depth]"], "simclr[depth] applies to no dataset of the suite: synthetic has no usable "
+                                     "modality 'depth' (choices: inertial, skeleton)"),
     (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler only applies to --backend dask"),
 ])
 def test_unknown_names_exit_2_with_the_list(args: list[str], message: str, tmp_path: Path,

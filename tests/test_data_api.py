@@ -12,8 +12,7 @@ import torch
 import benchmark.data as data_mod
 from benchmark.data import load_dataset, normalise_skeleton, resample_time, resolve_root, standardize
 from benchmark.registry import DATASETS
-from datasets.base import (DataNotFoundError, DatasetError, DatasetPlugin, ModalitySpec, RawData, SkeletonNorm,
-                           SplitSpec)
+from datasets.base import DataNotFoundError, DatasetError, DatasetPlugin, ModalitySpec, RawData, SkeletonNorm, SplitSpec
 
 N_PER_SUBJECT = 3
 SUBJECTS = [1, 2, 3, 4]
@@ -36,7 +35,6 @@ class ToyDataset(DatasetPlugin):
         "by_trial": SplitSpec(train={"trial": [0]}, val={"trial": [1]}, test={"trial": [2]}, disjoint_on="trial"),
     }
     default_split = "s"
-    profile = "utd_mhad"
     skeleton_norm = SkeletonNorm(anchor=0, scale_pair=(0, 1))
     option_defaults = {"gain": 1.0}
     reads = 0

@@ -49,7 +49,7 @@ def make_zip(modality: str, clips=CLIPS, *, prefix: str | None = None, broken: s
 class Handler(BaseHTTPRequestHandler):
     files: dict[str, bytes] = {}
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server API
+    def do_GET(self) -> None:
         cut = self.path.startswith("/cut/")
         body = self.files.get(self.path.removeprefix("/cut"))
         if body is None:

@@ -8,8 +8,7 @@ import torch
 from torch import nn
 
 from benchmark import hardware
-from benchmark.backbones.fast_ops import (FastDropout, dropout, keep_mask, keep_threshold, kernel_mode,
-                                          relu_dropout)
+from benchmark.backbones.fast_ops import FastDropout, dropout, keep_mask, keep_threshold, kernel_mode, relu_dropout
 from benchmark.backbones.inertial import InertialCNNTransformer
 from benchmark.backbones.transformer import FastEncoderLayer, FastTransformerEncoder
 

@@ -7,17 +7,21 @@ import numpy as np
 import pytest
 import torch
 
+from benchmark.blocks import KeyQueue, momentum_update
+from benchmark.contracts import DataInfo, Dependency
 from benchmark.data import load_dataset
 from benchmark.engine import ConfigError
+from benchmark.plugins import load_plugins
 from benchmark.pretrain import build_method, pretrain
-from benchmark.registry import METHODS
-from methods.base import DataInfo, Dependency
-from methods.moco import KeyQueue, momentum_update
+from benchmark.registry import DATASETS, METHODS
 
-UTD_INFO = DataInfo(shapes={"inertial": (6, 50), "skeleton": (3, 50, 20)},
-                    layouts={"inertial": "inertial", "skeleton": "skeleton"}, num_classes=27, profile="utd_mhad")
-MMACT_INFO = DataInfo(shapes={"inertial": (12, 50), "skeleton": (2, 50, 17)},
-                      layouts={"inertial": "inertial", "skeleton": "skeleton"}, num_classes=36, profile="mmact")
+load_plugins()
+KINDS = {"inertial": "inertial", "skeleton": "skeleton"}
+UTD_INFO = DataInfo(shapes={"inertial": (6, 50), "skeleton": (3, 50, 20)}, kinds=KINDS, num_classes=27,
+                    training=DATASETS.get("utd_mhad").training, dataset="utd_mhad")
+MMACT_INFO = DataInfo(shapes={"inertial": (12, 50), "skeleton": (2, 50, 17)}, kinds=KINDS, num_classes=36,
+                      training=DATASETS.get("mmact").training, dataset="mmact")
+INFO = {"utd_mhad": UTD_INFO, "mmact": MMACT_INFO}
 
 
 @pytest.fixture(scope="module")
@@ -39,37 +43,37 @@ def test_all_methods_registered():
     ("mmact", "inertial", 64, 0.2), ("mmact", "skeleton", 128, 0.2),
 ])
 def test_simclr_paper_settings(profile, modality, batch, tau):
-    cfg = METHODS.get("simclr").resolve_config(profile, {"modality": modality})
+    cfg = METHODS.get("simclr").resolve_config(INFO[profile], {"modality": modality})
     assert (cfg["batch_size"], cfg["temperature"], cfg["epochs"], cfg["lr"]) == (batch, tau, 300, 1e-3)
     assert (cfg["scheduler"], cfg["monitor"], cfg["plateau_patience"], cfg["select"]) == \
            ("plateau", "train_loss_last", 20, None)
-    assert METHODS.get("simclr").resolve_config(profile, {"modality": modality, "batch_size": 8})["batch_size"] == 8
+    assert METHODS.get("simclr").resolve_config(INFO[profile], {"modality": modality, "batch_size": 8})["batch_size"] == 8
 
 
 def test_moco_cmc_cmkm_profile_settings():
     moco = METHODS.get("moco")
-    assert [moco.resolve_config("utd_mhad")[k] for k in ("queue_size", "ema_momentum", "temperature", "batch_size")] \
+    assert [moco.resolve_config(UTD_INFO)[k] for k in ("queue_size", "ema_momentum", "temperature", "batch_size")] \
         == [256, 0.99, 0.2, 128]
-    assert [moco.resolve_config("mmact", {"modality": "skeleton"})[k] for k in ("queue_size", "ema_momentum",
+    assert [moco.resolve_config(MMACT_INFO, {"modality": "skeleton"})[k] for k in ("queue_size", "ema_momentum",
                                                                                 "batch_size")] == [4096, 0.999, 128]
     cmkm = METHODS.get("cmc_cmkm")
-    utd, mmact = cmkm.resolve_config("utd_mhad"), cmkm.resolve_config("mmact")
+    utd, mmact = cmkm.resolve_config(UTD_INFO), cmkm.resolve_config(MMACT_INFO)
     assert (utd["batch_size"], utd["epochs"], utd["temperature"], utd["k"], utd["lam"]) == (64, 100, 0.1, 1, 1.0)
     assert (utd["intra_temperature"], utd["intra_negatives"], utd["positive_mining"]) == ("none", True, True)
     assert (utd["symmetric_mining"], utd["negative_pruning"], utd["loss_weighting"]) == (False, False, False)
     assert (utd["pruning_threshold"], utd["weighting_scale"]) == (0.6, 0.25)
     assert (mmact["batch_size"], mmact["pruning_threshold"], mmact["weighting_scale"]) == (128, 0.7, 0.05)
-    assert METHODS.get("cmc").resolve_config("mmact")["batch_size"] == 128
+    assert METHODS.get("cmc").resolve_config(MMACT_INFO)["batch_size"] == 128
 
 
 def test_supervised_reference_schedule_and_kernel():
     sup = METHODS.get("supervised")
-    uni = sup.resolve_config("utd_mhad", {"modality": "skeleton"})
+    uni = sup.resolve_config(UTD_INFO, {"modality": "skeleton"})
     assert (uni["early_stop"], uni["early_stop_mode"], uni["plateau_patience"], uni["monitor"], uni["select"]) == \
            ("val_accuracy", "max", 10, "val_accuracy", "val_accuracy")
-    assert sup.resolve_config("mmact", {"modality": "skeleton"})["epochs"] == 200
-    assert sup.resolve_config("mmact", {"modality": "inertial"})["select"] == "val_f1"
-    fused = sup.resolve_config("utd_mhad", {"modality": "all"})
+    assert sup.resolve_config(MMACT_INFO, {"modality": "skeleton"})["epochs"] == 200
+    assert sup.resolve_config(MMACT_INFO, {"modality": "inertial"})["select"] == "val_f1"
+    fused = sup.resolve_config(UTD_INFO, {"modality": "all"})
     assert (fused["early_stop"], fused["early_stop_mode"], fused["plateau_patience"]) == ("val_loss", "min", 5)
     m = build_method("supervised", UTD_INFO, {"modality": "all"})
     assert m.encoder_modules["inertial"].out_dim == 128 * 50  # the reference's kernel 3 (spec 2.3)
@@ -82,21 +86,21 @@ def test_supervised_reference_schedule_and_kernel():
 
 def test_config_errors_name_the_key():
     with pytest.raises(ConfigError, match="tempreature"):
-        METHODS.get("simclr").resolve_config("utd_mhad", {"tempreature": 0.1})
+        METHODS.get("simclr").resolve_config(UTD_INFO, {"tempreature": 0.1})
     with pytest.raises(ConfigError, match="modality"):
-        METHODS.get("moco").resolve_config("utd_mhad", {"modality": "depth"})
+        METHODS.get("moco").resolve_config(UTD_INFO, {"modality": "depth"})
     with pytest.raises(ConfigError, match="intra_temperature"):
-        METHODS.get("cmc_cmkm").resolve_config("utd_mhad", {"intra_temperature": "half"})
+        METHODS.get("cmc_cmkm").resolve_config(UTD_INFO, {"intra_temperature": "half"})
     with pytest.raises(ConfigError, match="inertial_kernel_size"):
-        METHODS.get("supervised").resolve_config("utd_mhad", {"inertial_kernel_size": 0})
-    skeleton_only = DataInfo({"skeleton": (3, 50, 20)}, {"skeleton": "skeleton"}, 5, "utd_mhad")
-    with pytest.raises(ConfigError, match="only has"):
+        METHODS.get("supervised").resolve_config(UTD_INFO, {"inertial_kernel_size": 0})
+    skeleton_only = DataInfo({"skeleton": (3, 50, 20)}, {"skeleton": "skeleton"}, 5)
+    with pytest.raises(ConfigError, match="invalid value 'inertial' for simclr.modality; choose one of 'skeleton'"):
         build_method("simclr", skeleton_only, {"modality": "inertial"})
 
 
 def test_cmkm_declares_simclr_teachers():
     cls = METHODS.get("cmc_cmkm")
-    deps = cls.dependencies(cls.resolve_config("utd_mhad", {"teacher_overrides": {"epochs": 3}}))
+    deps = cls.dependencies(cls.resolve_config(UTD_INFO, {"teacher_overrides": {"epochs": 3}}), UTD_INFO)
     assert deps == [Dependency("teacher_inertial", "simclr", {"epochs": 3, "modality": "inertial"}),
                     Dependency("teacher_skeleton", "simclr", {"epochs": 3, "modality": "skeleton"})]
 

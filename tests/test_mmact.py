@@ -75,7 +75,7 @@ def test_load_dataset_shapes_no_skeleton_normalisation(mmact_root):
     data = load_dataset("mmact", root=mmact_root)
     assert tuple(data.modalities["inertial"].shape) == (40, 12, 50)
     assert tuple(data.modalities["skeleton"].shape) == (40, 2, 50, 17)
-    assert data.meta["profile"] == "mmact" and data.meta["main_metric"] == "f1"
+    assert data.meta["training"].semisup_budget_type == "fraction" and data.meta["main_metric"] == "f1"
     assert set(data.groups) == {"subject", "scene", "session", "trial"}
     i = data.ids.index("a1_s1_t1_ses1_sc1")
     pose = np.load(pose_path(mmact_root / "mmact", 1, 1, 5, 1, 1)).transpose(2, 0, 1)  # raw pixels, (F, 17, 2)

@@ -5,10 +5,17 @@ import numpy as np
 import pytest
 import torch
 
+from benchmark.contracts import DataInfo
 from benchmark.data import load_dataset
-from benchmark.pretrain import (CheckpointError, Pretrained, build_method, embed, load_checkpoint, pretrain,
-                                save_checkpoint)
-from methods.base import DataInfo
+from benchmark.pretrain import (
+    CheckpointError,
+    Pretrained,
+    build_method,
+    embed,
+    load_checkpoint,
+    pretrain,
+    save_checkpoint,
+)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +71,7 @@ def test_checkpoint_round_trip_gives_identical_embeddings(data, tmp_path):
 
 def test_cmkm_checkpoint_loads_without_teachers(tmp_path):
     info = DataInfo({"inertial": (6, 50), "skeleton": (3, 50, 20)}, {"inertial": "inertial", "skeleton": "skeleton"},
-                    10, "utd_mhad")
+                    10)
     method = build_method("cmc_cmkm", info).eval()
     pre = Pretrained("cmc_cmkm", "cmc_cmkm", method, method.cfg, 0)
     save_checkpoint(pre, tmp_path / "cmkm.pt")
@@ -90,14 +97,14 @@ def test_checkpoint_with_wrong_key_fails_loudly(data, tmp_path):
     torch.save({"something": 1}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="not a format"):
         load_checkpoint(tmp_path / "other.pt", info)
-    wrong_shape = DataInfo({"skeleton": (2, 50, 17)}, {"skeleton": "skeleton"}, 10, "utd_mhad")
+    wrong_shape = DataInfo({"skeleton": (2, 50, 17)}, {"skeleton": "skeleton"}, 10)
     save_checkpoint(Pretrained("simclr", "simclr[skeleton]", method, method.cfg, 0), path)
     with pytest.raises(CheckpointError, match="does not match"):
         load_checkpoint(path, wrong_shape, device="cpu")
 
 
 def test_embed_is_eval_mode_batched_and_restores_mode():
-    info = DataInfo({"skeleton": (3, 50, 20)}, {"skeleton": "skeleton"}, 10, "utd_mhad")
+    info = DataInfo({"skeleton": (3, 50, 20)}, {"skeleton": "skeleton"}, 10)
     enc = build_method("simclr", info, {"modality": "skeleton"}).encoders()["skeleton"].train()
     x = torch.randn(11, 3, 50, 20)
     full = embed(enc, x)

@@ -15,6 +15,7 @@ import pytest
 import torch
 from torch import nn
 
+from benchmark.contracts import DataInfo, Method
 from benchmark.data import Split, load_dataset
 from benchmark.engine import ConfigError
 from benchmark.metrics import l2_normalize, mean_average_precision, precision_at_k
@@ -22,7 +23,6 @@ from benchmark.pretrain import Pretrained, pretrain
 from benchmark.protocols.base import EvalResult
 from benchmark.protocols.semisup import DEFAULT_BUDGETS, SemiSup, label_subset
 from benchmark.registry import METHODS, PROTOCOLS
-from methods.base import DataInfo, Method
 
 FAST = {"epochs": 3, "batch_size": 32}
 
@@ -105,7 +105,7 @@ class TinySupervised(TinyMethod):
 def make_pre(data, cls: type[TinyMethod] = TinyMethod, recorder: RowRecorder | None = None) -> Pretrained:
     torch.manual_seed(0)
     info = DataInfo.from_data(data)
-    method = cls(info, cls.resolve_config(info.profile, {}))
+    method = cls(info, cls.resolve_config(info, {}))
     if recorder is not None:
         for m, enc in method.encs.items():
             enc.register_forward_hook(recorder.hook(m))
@@ -337,16 +337,28 @@ def test_label_subsets_stratified_nested_deterministic_and_stored(data, split, t
 
 
 def test_semisup_expand_and_variants():
+    from benchmark.plugins import load_plugins
+    from benchmark.registry import DATASETS
+
+    load_plugins()
+    kinds = {"inertial": "inertial", "skeleton": "skeleton"}
+
+    def info(name: str, train: int | None = None) -> DataInfo:
+        return DataInfo({"inertial": (6, 50), "skeleton": (3, 50, 20)}, kinds, 27, DATASETS.get(name).training,
+                        name, train)
+
     cfg = SemiSup.resolve_config()
-    utd = SemiSup.expand(cfg, "utd_mhad")
+    utd = SemiSup.expand(cfg, info("utd_mhad", 323))
     assert [(c["budget_type"], c["budget"]) for c in utd] == [("per_class", b) for b in (1, 2, 3, 5, 8)]
-    mmact = SemiSup.expand(cfg, "mmact")
+    mmact = SemiSup.expand(cfg, info("mmact"))
     assert [c["budget"] for c in mmact] == [0.01, 0.05, 0.1, 0.25, 0.5]
     assert {c["budget_type"] for c in mmact} == {"fraction"}
     assert [SemiSup.variant_name(c) for c in utd][:2] == ["semisup[per_class=1]", "semisup[per_class=2]"]
     assert SemiSup.variant_name(mmact[1]) == "semisup[fraction=0.05]"
     one = SemiSup.resolve_config({"budget_type": "per_class", "budget": 3})
-    assert SemiSup.expand(one, "utd_mhad") == [one]
+    assert SemiSup.expand(one, info("utd_mhad")) == [one]
+    small = SemiSup.expand(cfg, info("utd_mhad", 27 * 4))  # 4 train clips per class: budgets 5 and 8 are dropped
+    assert [c["budget"] for c in small] == [1, 2, 3]
 
 
 def test_semisup_trains_only_on_the_shared_subset(data, split, tmp_path, monkeypatch):

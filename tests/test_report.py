@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 from scipy import stats as sst
 
-from benchmark.report import ReportError, build_report, collect
+from benchmark.report import ReportError, build_report, collect, stats
 from benchmark.report import aggregate as agg
-from benchmark.report import stats
 from benchmark.report.tables import leaderboard_markdown
 
 # ------------------------------------------------------------------------------------------------

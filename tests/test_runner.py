@@ -107,12 +107,15 @@ def test_estimate_divides_by_parallel_workers_but_not_below_one_unit(toys, tmp_p
     assert runner.parallel_workers("cuda", 8, 2) == 8  # work units share the GPU
 
 
-def test_plan_warns_when_a_batch_exceeds_the_training_clips(tmp_path: Path) -> None:
+def test_plan_caps_a_batch_above_the_training_clips(tmp_path: Path) -> None:
     suite = narrow(get_suite("paper"), datasets=["synthetic"], methods=["simclr[inertial]"], seeds=[0])
     plan = plan_suite(suite, tmp_path)  # default synthetic: 120 training clips, paper batch 128
-    assert plan.messages == ["warning: simclr[inertial] on synthetic: batch_size 128 exceeds the 120 training clips "
-                             "of split xsub; its pretraining will fail unless the batch size is lowered"]
+    assert plan.messages == ["note: simclr[inertial] on synthetic: batch_size 128 exceeds the 120 training clips "
+                             "of split xsub; capped to 120 (recorded in the cell's method config)"]
     assert plan.messages[0] in plan.summary()
+    (unit,) = plan.units.values()
+    assert unit.resolved["batch_size"] == 120 and plan.cells[0].method_cfg == {"modality": "inertial",
+                                                                              "batch_size": 120}
 
 
 def test_keys_are_stable_and_change_with_config_and_code_version(toys, tmp_path: Path,
@@ -126,10 +129,11 @@ def test_keys_are_stable_and_change_with_config_and_code_version(toys, tmp_path:
     fp32 = sorted(c.key for c in plan_suite(TOY_SUITE, tmp_path, precision="fp32").cells)
     bf16 = sorted(c.key for c in plan_suite(TOY_SUITE, tmp_path, precision="bf16").cells)
     assert not set(fp32) & set(bf16)  # precision is part of every key
-    monkeypatch.setattr(runner, "numerics_tag", lambda device="auto", precision=None: "cuda-bf16")  # a GPU run's keys
+    # a GPU run's keys
+    monkeypatch.setattr(runner.planner, "numerics_tag", lambda device="auto", precision=None: "cuda-bf16")
     assert not set(keys) & {c.key for c in plan_suite(TOY_SUITE, tmp_path).cells}
     monkeypatch.undo()
-    monkeypatch.setattr(runner, "CODE_VERSION", "test-bump")
+    monkeypatch.setattr(runner.planner, "CODE_VERSION", "test-bump")
     assert not set(keys) & {c.key for c in plan_suite(TOY_SUITE, tmp_path).cells}
 
 
@@ -239,8 +243,8 @@ def test_failed_dependency_fails_dependents(toys, tmp_path: Path, monkeypatch: p
     failed = sorted(label for label, _ in summary.failed)
     assert summary.completed == 2  # only toy_ssl[inertial]'s two cells
     assert len(failed) == 5 and sum("toy_student" in f for f in failed) == 3
-    assert all("dependency toy_ssl[skeleton] (pretrain unit " in err for label, err in summary.failed
-               if "toy_student" in label)
+    assert all("dependency toy_ssl[skeleton] (pretrain unit " in err and "RuntimeError: teacher diverged" in err
+               for label, err in summary.failed if "toy_student" in label)  # the dependency's own error
 
 
 # -- parallel backends (same records as serial) ---------------------------------------------------

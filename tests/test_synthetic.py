@@ -29,7 +29,7 @@ def one_trial():
 def test_registered_with_utd_semantics():
     cls = DATASETS.get("synthetic")
     assert cls is SyntheticDataset
-    assert cls.needs_root is False and cls.profile == "utd_mhad" and cls.main_metric == "accuracy"
+    assert cls.needs_root is False and cls.training.is_generic() and cls.main_metric == "accuracy"
     assert cls.skeleton_norm == SkeletonNorm(anchor=2, scale_pair=(1, 2))
     inertial, skeleton = cls.modalities["inertial"], cls.modalities["skeleton"]
     assert (inertial.layout, inertial.channels, inertial.rate_hz) == ("inertial", 6, 50.0)
@@ -112,7 +112,7 @@ def test_preprocessed_shapes_labels_and_split(one_trial):
     assert tuple(d.modalities["inertial"].shape) == (80, 6, 50)
     assert tuple(d.modalities["skeleton"].shape) == (80, 3, 50, 20)
     assert np.bincount(d.labels.numpy()).tolist() == [8] * 10
-    assert d.meta["profile"] == "utd_mhad" and d.meta["main_metric"] == "accuracy"
+    assert d.meta["training"].is_generic() and d.meta["main_metric"] == "accuracy"
     assert sorted(d.groups) == ["subject", "trial"]
     sp = d.split()
     assert (len(sp.train), len(sp.val), len(sp.test)) == (30, 10, 40)

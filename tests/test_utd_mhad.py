@@ -89,7 +89,7 @@ def test_tensors_splits_and_meta(utd_data):
     alt = utd_data.split("xsub_6v2")
     assert (len(alt.train), len(alt.val), len(alt.test)) == (539, 107, 215)
     assert set(utd_data.subjects[alt.val].tolist()) == {6}
-    assert utd_data.meta["profile"] == "utd_mhad" and utd_data.meta["main_metric"] == "accuracy"
+    assert utd_data.meta["training"].is_generic() and utd_data.meta["main_metric"] == "accuracy"
     assert set(utd_data.groups) == {"subject", "trial"}
 
 

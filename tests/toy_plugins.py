@@ -6,18 +6,19 @@ Worker processes (joblib, dask) import this module by name and register them fro
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.contracts import DataInfo, Dependency, Method
 from benchmark.engine import TrainConfig, fit
 from benchmark.protocols.base import EvalResult, Protocol
 from benchmark.registry import METHODS, PROTOCOLS
-from methods.base import DataInfo, Dependency, Method
 
 
 class ToySSL(Method):
@@ -27,7 +28,6 @@ class ToySSL(Method):
     kind = "unimodal"
     n_views = 2
     defaults = {"modality": "inertial", "dim": 8, "temperature": 0.5}
-    choices = {"modality": ("inertial", "skeleton")}
 
     @classmethod
     def all_defaults(cls) -> dict[str, Any]:
@@ -62,7 +62,7 @@ class ToyStudent(Method):
         return {**super().all_defaults(), "epochs": 2, "batch_size": 8}
 
     @classmethod
-    def dependencies(cls, cfg: dict[str, Any]) -> list[Dependency]:
+    def dependencies(cls, cfg: dict[str, Any], info: DataInfo) -> list[Dependency]:
         return [Dependency(f"teacher_{m}", "toy_ssl", {"modality": m, "dim": cfg["teacher_dim"]})
                 for m in ("inertial", "skeleton")]
 
@@ -96,7 +96,7 @@ class ToyProbe(Protocol):
     calls = 0  # class-level counter (tests spy on it)
 
     @classmethod
-    def expand(cls, cfg: dict[str, Any], profile: str | None = None) -> list[dict[str, Any]]:
+    def expand(cls, cfg: dict[str, Any], info: Any = None) -> list[dict[str, Any]]:
         return [cfg] if cfg["budget"] is not None else [{**cfg, "budget": b} for b in (1, 3)]
 
     @classmethod

@@ -1,7 +1,8 @@
 """Encoders (registered in BACKBONES by name) and heads; `build_encoder` picks the encoder for a modality layout."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from torch import nn
 

@@ -1,7 +1,7 @@
 """Heads on top of the encoders (spec 3.3): SSL projection, unimodal linear probe, multimodal fusion classifier."""
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import nn

@@ -10,7 +10,7 @@ same parameters (the layer's state dict is interchangeable with a sequence-first
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

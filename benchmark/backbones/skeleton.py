@@ -9,7 +9,7 @@ fused (64, 12, 10), conv5 -> (128, 5, 4), conv6 -> (256, 1, 1): a 256-d output, 
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

@@ -10,10 +10,10 @@ and a seed, and returns an `EvalResult`. Rules every protocol follows:
 """
 from __future__ import annotations
 
-import copy
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -21,10 +21,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.backbones.heads import FusionClassifier, LinearClassifier
-from benchmark.engine import ConfigError, FitResult, TrainConfig, autocast_for, fit
+from benchmark.blocks import frozen_copy
+from benchmark.config import ConfigError, resolve
+from benchmark.engine import FitResult, TrainConfig, autocast_for, fit
 from benchmark.metrics import accuracy, classification_scores, f1_macro, l2_normalize
 
 if TYPE_CHECKING:  # imported for annotations only: pretrain imports the method machinery
+    from benchmark.contracts.method import DataInfo
     from benchmark.data import MultimodalData, Split
     from benchmark.pretrain import Pretrained
 
@@ -53,16 +56,8 @@ class Protocol:
     @classmethod
     def resolve_config(cls, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Defaults updated with `overrides`; an unknown key or ill-typed value raises ConfigError naming it."""
-        cfg = copy.deepcopy(cls.defaults)
-        for key, value in (overrides or {}).items():
-            if key not in cls.defaults:
-                raise ConfigError(f"unknown config key {key!r} for protocol {cls.name!r}; valid keys: "
-                                  f"{', '.join(sorted(cls.defaults))}")
-            cfg[key] = _coerce(cls.name, key, value, cls.defaults[key], cls.types.get(key))
-        for key, allowed in cls.choices.items():
-            if cfg[key] not in allowed:
-                raise ConfigError(f"invalid value {cfg[key]!r} for {cls.name}.{key}; choose one of "
-                                  f"{', '.join(map(repr, allowed))}")
+        cfg = resolve(cls.name, cls.defaults, [("", overrides)], choices=cls.choices, types=cls.types,
+                      what=f"protocol {cls.name!r}")
         cls.validate(cfg)
         return cfg
 
@@ -78,8 +73,8 @@ class Protocol:
             raise ConfigError(f"{cls.name}.lr must be > 0, got {cfg['lr']!r}")
 
     @classmethod
-    def expand(cls, cfg: dict[str, Any], profile: str | None = None) -> list[dict[str, Any]]:
-        """The cells one configuration stands for (default: itself); `profile` is the dataset's profile."""
+    def expand(cls, cfg: dict[str, Any], info: "DataInfo | None" = None) -> list[dict[str, Any]]:
+        """The cells one configuration stands for (default: itself) on the data `info` describes."""
         return [cfg]
 
     @classmethod
@@ -101,35 +96,6 @@ class Protocol:
     def run(self, pre: "Pretrained", data: "MultimodalData", split: "Split", cfg: dict[str, Any], seed: int, *,
             device: str | torch.device = "auto") -> EvalResult:
         raise NotImplementedError
-
-
-def _coerce(protocol: str, key: str, value: Any, default: Any, types: tuple[type, ...] | None) -> Any:
-    """Check `value` against the declared types (or the default's type; ints are accepted for floats)."""
-    if types is not None:
-        if value is None and type(None) in types:
-            return value
-        if isinstance(value, bool) and bool not in types:
-            raise ConfigError(f"{protocol}.{key} must be one of {[t.__name__ for t in types]}, got {value!r}")
-        if float in types and isinstance(value, int) and not isinstance(value, bool) and int not in types:
-            return float(value)
-        if isinstance(value, list) and tuple in types:
-            return tuple(value)
-        if not isinstance(value, types):
-            raise ConfigError(f"{protocol}.{key} must be one of {[t.__name__ for t in types]}, got {value!r}")
-        return value
-    if default is None:
-        return value
-    if isinstance(default, bool) or isinstance(value, bool):
-        if not (isinstance(default, bool) and isinstance(value, bool)):
-            raise ConfigError(f"{protocol}.{key} must be {type(default).__name__}, got {value!r}")
-        return value
-    if isinstance(default, float) and isinstance(value, int):
-        return float(value)
-    if isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
-        return type(default)(value)
-    if not isinstance(value, type(default)):
-        raise ConfigError(f"{protocol}.{key} must be {type(default).__name__} (default {default!r}), got {value!r}")
-    return value
 
 
 # -- data and devices ------------------------------------------------------------------------------
@@ -270,13 +236,7 @@ def build_head(dims: Mapping[str, int], n_classes: int) -> tuple[nn.Module, bool
 
 def frozen_copies(encoders: Mapping[str, nn.Module]) -> dict[str, nn.Module]:
     """Deep copies of the encoders with gradients off (the originals stay untouched)."""
-    out = {}
-    for m, enc in encoders.items():
-        c = copy.deepcopy(enc)
-        for p in c.parameters():
-            p.requires_grad_(False)
-        out[m] = c
-    return out
+    return {m: frozen_copy(enc) for m, enc in encoders.items()}
 
 
 def select_key(data: "MultimodalData") -> str:

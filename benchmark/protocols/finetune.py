@@ -15,8 +15,22 @@ import torch
 
 from benchmark.engine import ConfigError, resolve_device, seed_everything
 from benchmark.protocols.base import (
-    EvalResult, Probe, Protocol, batched_forward, build_head, check_split, classifier_train_config, encode,
-    eval_mode, feature_dims, fit_classifier, gather, history_summary, labels_of, scored, select_key,
+    EvalResult,
+    Probe,
+    Protocol,
+    batched_forward,
+    build_head,
+    check_split,
+    classifier_train_config,
+    encode,
+    eval_mode,
+    feature_dims,
+    fit_classifier,
+    gather,
+    history_summary,
+    labels_of,
+    scored,
+    select_key,
 )
 from benchmark.registry import PROTOCOLS
 

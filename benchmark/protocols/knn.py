@@ -18,7 +18,15 @@ import torch
 from benchmark.engine import ConfigError, resolve_device
 from benchmark.metrics import classification_scores, knn_predict
 from benchmark.protocols.base import (
-    EvalResult, Protocol, check_split, encode, fused_embedding, labels_of, main_metric_key, prefixed, scored,
+    EvalResult,
+    Protocol,
+    check_split,
+    encode,
+    fused_embedding,
+    labels_of,
+    main_metric_key,
+    prefixed,
+    scored,
 )
 from benchmark.registry import PROTOCOLS
 

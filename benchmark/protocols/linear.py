@@ -15,8 +15,19 @@ import torch
 from benchmark.backbones.heads import LinearClassifier
 from benchmark.engine import ConfigError, resolve_device, seed_everything
 from benchmark.protocols.base import (
-    EvalResult, Probe, Protocol, batched_forward, check_split, classifier_train_config, encode, eval_mode,
-    fit_classifier, history_summary, labels_of, scored, select_key,
+    EvalResult,
+    Probe,
+    Protocol,
+    batched_forward,
+    check_split,
+    classifier_train_config,
+    encode,
+    eval_mode,
+    fit_classifier,
+    history_summary,
+    labels_of,
+    scored,
+    select_key,
 )
 from benchmark.registry import PROTOCOLS
 

@@ -14,8 +14,9 @@
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,8 +24,23 @@ from torch import nn
 
 from benchmark.engine import FitResult, resolve_device, seed_everything
 from benchmark.protocols.base import (
-    EvalResult, Probe, Protocol, batched_forward, build_head, check_split, classifier_train_config, encode,
-    eval_mode, feature_dims, fit_classifier, frozen_copies, gather, history_summary, labels_of, scored, select_key,
+    EvalResult,
+    Probe,
+    Protocol,
+    batched_forward,
+    build_head,
+    check_split,
+    classifier_train_config,
+    encode,
+    eval_mode,
+    feature_dims,
+    fit_classifier,
+    frozen_copies,
+    gather,
+    history_summary,
+    labels_of,
+    scored,
+    select_key,
 )
 from benchmark.registry import PROTOCOLS
 

@@ -17,7 +17,8 @@
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -25,7 +26,15 @@ from torch import nn
 from benchmark.engine import ConfigError, resolve_device
 from benchmark.metrics import knn_predict, l2_normalize, retrieval_metrics
 from benchmark.protocols.base import (
-    EvalResult, Protocol, batched_forward, check_split, encode, eval_mode, fused_embedding, labels_of, prefixed,
+    EvalResult,
+    Protocol,
+    batched_forward,
+    check_split,
+    encode,
+    eval_mode,
+    fused_embedding,
+    labels_of,
+    prefixed,
     scored,
 )
 from benchmark.registry import PROTOCOLS

@@ -9,9 +9,11 @@ budgets are subsets of larger ones. Subsets are saved as JSON index files under 
 (results folder: the `subsets_dir` key, else `$MMHAR_RESULTS`; none given: nothing is written) and read
 back from there when present, so later runs reuse exactly the same clips.
 
-Default budgets per dataset profile, chosen so that every point is a distinct subset: UTD-MHAD-like data
-(about 12 train clips per class) uses clips per class 1, 2, 3, 5, 8; MMAct uses the fractions 1, 5, 10, 25,
-50 % of the reference's fork. The evaluators (default `paper_head` and `finetune`) train on the subset and
+Default budgets come from the dataset's `TrainingProfile` (budget type and budgets; generic: clips per class
+1, 2, 3, 5, 8, chosen for UTD-MHAD's ~12 train clips per class so that every point is a distinct subset;
+MMAct's plugin declares the fractions 1, 5, 10, 25, 50 % of the reference's fork). Default per-class budgets
+above the mean train clips per class are dropped at planning (they would repeat the full train part). The
+evaluators (default `paper_head` and `finetune`) train on the subset and
 select on the full validation part; the test part is the full test part. Metrics "<evaluator>/accuracy",
 ...; "accuracy"/"f1_macro" are the first evaluator's. Supervised methods are retrained from scratch on the
 subset (`benchmark.pretrain.pretrain(..., train_idx=subset)`) and scored by their own classifier, reported
@@ -23,33 +25,45 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from benchmark.engine import ConfigError, resolve_device
+from benchmark.atomic import atomic_write_json
+from benchmark.config import ConfigError
+from benchmark.contracts.dataset import BUDGET_TYPES, DEFAULT_BUDGETS, TrainingProfile
+from benchmark.engine import resolve_device
 from benchmark.protocols.base import EvalResult, Protocol, check_split, prefixed
 from benchmark.registry import PROTOCOLS
 
 if TYPE_CHECKING:
+    from benchmark.contracts.method import DataInfo
     from benchmark.data import MultimodalData, Split
     from benchmark.pretrain import Pretrained
 
-BUDGET_TYPES = ("per_class", "fraction")
-DEFAULT_BUDGETS: dict[str, list[float]] = {"per_class": [1, 2, 3, 5, 8], "fraction": [0.01, 0.05, 0.1, 0.25, 0.5]}
-PROFILE_BUDGET_TYPE = {"utd_mhad": "per_class", "mmact": "fraction"}
 EVALUATORS = ("paper_head", "finetune", "linear", "knn")
 SUBSET_SCHEMA = 1
 
 
-def resolve_budget_type(budget_type: str, profile: str | None) -> str:
-    """'auto' becomes the profile's default budget type ('per_class' when the profile is unknown)."""
+def resolve_budget_type(budget_type: str, training: TrainingProfile | None) -> str:
+    """'auto' becomes the dataset's declared budget type ('per_class' when no profile is given)."""
     if budget_type != "auto":
         return budget_type
-    return PROFILE_BUDGET_TYPE.get(profile or "", "per_class")
+    return training.semisup_budget_type if training is not None else "per_class"
+
+
+def default_budgets(btype: str, info: "DataInfo | None") -> list[float]:
+    """The dataset's budgets of this type (generic ones where it declares another type), without per-class
+    budgets above the mean train clips per class."""
+    training = info.training if info is not None else None
+    budgets = list(training.budgets() if training is not None and training.semisup_budget_type == btype
+                   else DEFAULT_BUDGETS[btype])
+    if btype == "per_class" and info is not None and info.train_size:
+        cap = info.train_size / max(1, info.num_classes)
+        budgets = [b for b in budgets if b <= cap] or budgets[:1]
+    return budgets
 
 
 def check_budget(budget_type: str, budget: Any) -> None:
@@ -101,18 +115,6 @@ def draw_label_subset(labels: np.ndarray, train_idx: np.ndarray, budget_type: st
     return np.sort(np.concatenate(chosen)) if chosen else np.empty(0, dtype=np.int64)
 
 
-def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=1)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def label_subset(data: "MultimodalData", split: "Split | str", budget_type: str, budget: float, seed: int,
                  store_dir: str | Path | None = None) -> np.ndarray:
     """Indices (into `data`) of the labelled subset of the split's train part for (budget, seed).
@@ -139,7 +141,7 @@ def label_subset(data: "MultimodalData", split: "Split | str", budget_type: str,
         return idx
     idx = draw_label_subset(labels, sp.train, budget_type, budget, f"{data.name}|{sp.name}|seed{seed}")
     if path is not None:
-        _write_json_atomic(path, {
+        atomic_write_json(path, {
             "schema": SUBSET_SCHEMA, "dataset": data.name, "split": sp.name, "budget_type": budget_type,
             "budget": budget, "seed": seed, "data_fingerprint": data.meta.get("fingerprint"), "n": int(idx.size),
             "indices": idx.tolist(), "ids": [data.ids[i] for i in idx],
@@ -173,15 +175,15 @@ class SemiSup(Protocol):
             check_budget(cfg["budget_type"], cfg["budget"])
 
     @classmethod
-    def expand(cls, cfg: dict[str, Any], profile: str | None = None) -> list[dict[str, Any]]:
-        """One config per budget: the given one, the listed `budgets`, or the profile's default budgets.
+    def expand(cls, cfg: dict[str, Any], info: "DataInfo | None" = None) -> list[dict[str, Any]]:
+        """One config per budget: the given one, the listed `budgets`, or the dataset's default budgets.
 
         Expanded configs carry `budgets: None`, so a cell's key depends only on its own budget.
         """
-        btype = resolve_budget_type(cfg["budget_type"], profile)
+        btype = resolve_budget_type(cfg["budget_type"], info.training if info is not None else None)
         if cfg["budget"] is not None:
-            return [{**cfg, "budget_type": btype} if profile else cfg]
-        budgets = cfg["budgets"] or DEFAULT_BUDGETS[btype]
+            return [{**cfg, "budget_type": btype} if info is not None else cfg]
+        budgets = cfg["budgets"] or default_budgets(btype, info)
         return [{**cfg, "budget_type": btype, "budget": b, "budgets": None} for b in budgets]
 
     @classmethod
@@ -198,8 +200,8 @@ class SemiSup(Protocol):
         check_split(split)
         if cfg["budget"] is None:
             raise ConfigError("semisup evaluates one label budget per cell: set semisup.budget, or expand the "
-                              "config with SemiSup.expand(cfg, profile) first")
-        btype = resolve_budget_type(cfg["budget_type"], data.meta.get("profile"))
+                              "config with SemiSup.expand(cfg, info) first")
+        btype = resolve_budget_type(cfg["budget_type"], data.meta.get("training"))
         check_budget(btype, cfg["budget"])
         dev = resolve_device(device)
         subset = label_subset(data, split, btype, cfg["budget"], seed, cfg["subsets_dir"])

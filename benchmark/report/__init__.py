@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmark.report.aggregate import ReportError, ResultSet, collect
+from benchmark.report.entries import ReportError, ResultSet, collect
 
-__all__ = ["build_report", "ReportError", "collect", "ResultSet"]
+__all__ = ["ReportError", "ResultSet", "build_report", "collect"]
 
 LEADERBOARD = "leaderboard"
 FIGURES_DIR = "figures"

@@ -14,7 +14,13 @@ import math
 from tabulate import tabulate
 
 from benchmark.report import stats
-from benchmark.report.aggregate import MAIN_GROUP, Leaderboard, ResultSet, leaderboards, secondary_tables
+from benchmark.report.entries import ResultSet
+from benchmark.report.leaderboard import (
+    MAIN_GROUP,
+    Leaderboard,
+    leaderboards,
+    secondary_tables,
+)
 from benchmark.report.tables import METRIC_TITLES, mean_std, table_title
 
 VIEW_METRIC = "map"  # the retrieval column summarised per view
@@ -71,20 +77,20 @@ def findings_markdown(rs: ResultSet, suite: str | None = None) -> str:
     title = f"# Findings: suite `{suite}`" if suite else "# Findings"
     metrics = sorted({METRIC_TITLES.get(b.main_metric, b.main_metric) for b in boards})
     parts = [title, "",
-             f"Read out of `leaderboard.md` (same records, same tests). Main metric: {_names(metrics)}, in %, "
-             f"mean ± std over seeds. 'Tied with the best' = not significantly different from the best row "
-             f"(paired t-test over matched seeds, Holm-corrected within each table, alpha = {stats.ALPHA}); "
-             f"'untestable' = fewer than 2 seeds paired with the best row. With a handful of seeds such a test detects only "
-             f"large, consistent differences: a tie is absence of evidence, not evidence of equality.", ""]
+             (f"Read out of `leaderboard.md` (same records, same tests). Main metric: {_names(metrics)}, in %, "
+              f"mean ± std over seeds. 'Tied with the best' = not significantly different from the best row "
+              f"(paired t-test over matched seeds, Holm-corrected within each table, alpha = {stats.ALPHA}); "
+              f"'untestable' = fewer than 2 seeds paired with the best row. With a handful of seeds such a test "
+              f"detects only large, consistent differences: a tie is absence of evidence, not evidence of equality."), ""]
     rows = [board_finding(b) for b in boards]
     parts += [tabulate(rows, headers=["Table", "Best", "Tied with the best", "Significantly below the best",
                                       "Untestable"], tablefmt="github", disable_numparse=True), ""]
     views = view_findings(rs)
     if views:
         parts += ["## Retrieval views", "",
-                  f"Best method per retrieval view on mAP (%): `fused` = the method's concatenated embedding, "
-                  f"`a->b` = queries embedded with modality a, gallery with modality b (cross-modal), "
-                  f"`default` = the protocol's main score (fused for multimodal methods, the own modality otherwise).", "",
+                  ("Best method per retrieval view on mAP (%): `fused` = the method's concatenated embedding, "
+                   "`a->b` = queries embedded with modality a, gallery with modality b (cross-modal), "
+                   "`default` = the protocol's main score (fused for multimodal methods, the own modality otherwise)."), "",
                   tabulate(views, headers=["Table", "View", "Best (mAP)", "Second"], tablefmt="github",
                            disable_numparse=True), ""]
     return "\n".join(parts).rstrip() + "\n"

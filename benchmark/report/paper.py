@@ -1,31 +1,37 @@
-"""The paper comparison: published CMC-CMKM numbers (spec 7.1) beside ours, with the difference.
+"""The paper comparison: the published numbers of the reproduced paper beside ours, with the difference.
 
-Published values are the authors' README table (UTD-MHAD accuracy; MMAct macro-F1, cross-subject and
-cross-scene), each keyed to the method variant that reproduces it, evaluated with the `paper_head`
-protocol. Only records of the reference configuration count: no method override besides the modality and
-no protocol override, so a run with shortened schedules (`--epochs-scale`, the quick suite) or changed
-hyperparameters is never set beside the published numbers. The comparison is written only for
-(dataset, split) pairs that have published numbers and such records; a paired test over seeds says
-whether CMC-CMKM beats CMC in our runs.
+Where the numbers come from: the authors' README table of the IJCNN 2022 paper (spec section 7.1), one
+column per (dataset, split), cross-subject and cross-scene, each in the metric the paper reports for that
+dataset (accuracy or macro-F1). They are data, not code: `published_ijcnn2022.json` beside
+this module holds the rows (each keyed to the method variant that reproduces it, values in percent), the
+protocol of ours that reproduces the published evaluation, each dataset's column metric, the headline pair
+(challenger, baseline) and the citation; it is read on first use (`published()`).
+
+Only records of the reference configuration count: no method override besides the modality and no protocol
+override, so a run with shortened schedules (`--epochs-scale`, the quick suite) or changed hyperparameters is
+never set beside the published numbers. The comparison is written only for (dataset, split) pairs that have
+published numbers and such records; a paired test over seeds says whether the headline pair's challenger
+beats its baseline in our runs.
 """
 from __future__ import annotations
 
 import csv
+import functools
 import io
+import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
+from pathlib import Path
+from typing import Any
 
 from tabulate import tabulate
 
 from benchmark.report import stats
-from benchmark.report.aggregate import Entry, ResultSet
+from benchmark.report.entries import Entry, ReportError, ResultSet
 from benchmark.report.tables import fmt_p, pct
 
-PAPER_PROTOCOL = "paper_head"
-SOURCE = "authors' README table of CMC-CMKM (IJCNN 2022), spec section 7.1"
-# The metric each published column reports.
-PUBLISHED_METRIC = {"utd_mhad": "accuracy", "mmact": "f1_macro"}
+PUBLISHED_FILE = Path(__file__).with_name("published_ijcnn2022.json")
 
 
 @dataclass(frozen=True)
@@ -38,24 +44,72 @@ class PublishedRow:
     values: Mapping[tuple[str, str], float]  # (dataset, split) -> published value in percent
 
 
-PUBLISHED: tuple[PublishedRow, ...] = (
-    PublishedRow("Inertial", "SimCLR", "simclr[inertial]",
-                 {("utd_mhad", "xsub"): 72.09, ("mmact", "xsub"): 52.89, ("mmact", "xscene"): 59.23}),
-    PublishedRow("Inertial", "Supervised", "supervised[inertial]",
-                 {("utd_mhad", "xsub"): 76.74, ("mmact", "xsub"): 61.22, ("mmact", "xscene"): 78.86}),
-    PublishedRow("Skeleton", "SimCLR", "simclr[skeleton]",
-                 {("utd_mhad", "xsub"): 95.11, ("mmact", "xsub"): 75.82, ("mmact", "xscene"): 67.80}),
-    PublishedRow("Skeleton", "Supervised", "supervised[skeleton]",
-                 {("utd_mhad", "xsub"): 94.65, ("mmact", "xsub"): 82.50, ("mmact", "xscene"): 70.58}),
-    PublishedRow("Multimodal", "CMC", "cmc",
-                 {("utd_mhad", "xsub"): 96.04, ("mmact", "xsub"): 82.05, ("mmact", "xscene"): 79.97}),
-    PublishedRow("Multimodal", "CMC-CMKM", "cmc_cmkm",
-                 {("utd_mhad", "xsub"): 97.67, ("mmact", "xsub"): 84.51, ("mmact", "xscene"): 82.91}),
-    PublishedRow("Multimodal", "Supervised", "supervised[all]",
-                 {("utd_mhad", "xsub"): 97.21, ("mmact", "xsub"): 84.05, ("mmact", "xscene"): 87.36}),
-)
-# The paired comparison reported under each table: (challenger, baseline) variants.
-HEADLINE_PAIR = ("cmc_cmkm", "cmc")
+@dataclass(frozen=True)
+class PublishedTable:
+    """The published table and how to compare with it, as read from the data file."""
+
+    source: str  # the citation the comparison document prints
+    protocol: str  # the protocol (variant) of ours that reproduces the published evaluation
+    metric: Mapping[str, str]  # dataset -> the metric key its published columns report
+    rows: tuple[PublishedRow, ...]  # in the published order
+    headline_pair: tuple[str, str]  # (challenger, baseline) variants of the paired test under each table
+
+
+def _field(obj: Any, key: str, kind: type | tuple[type, ...], path: Path, where: str) -> Any:
+    """obj[key], checked: of `kind` (numbers: not bool; text, objects and lists: not empty)."""
+    value = obj.get(key) if isinstance(obj, dict) else None
+    if not isinstance(value, kind) or isinstance(value, bool) or (isinstance(value, (str, dict, list)) and not value):
+        expected = "a number" if isinstance(kind, tuple) else f"a non-empty {kind.__name__}"
+        raise ReportError(f"paper data file {path}: {where}{key!r} must be {expected}, got {value!r}; restore "
+                          f"the file from the repository (or reinstall mmhar-bench)")
+    return value
+
+
+@functools.cache
+def published(path: Path = PUBLISHED_FILE) -> PublishedTable:
+    """The published table from `path` (read once); a ReportError naming the file if it is missing or malformed."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReportError(f"paper data file {path} is missing: restore it from the repository (or reinstall "
+                          f"mmhar-bench, whose package data includes it)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReportError(f"paper data file {path} is not readable JSON ({exc}); restore it from the "
+                          f"repository (or reinstall mmhar-bench)") from None
+    metric = _field(data, "metric", dict, path, "")
+    for dataset in metric:
+        _field(metric, dataset, str, path, "metric ")
+    pair = _field(data, "headline_pair", dict, path, "")
+    rows = []
+    for i, row in enumerate(_field(data, "rows", list, path, "")):
+        where = f"rows[{i}] "
+        values: dict[tuple[str, str], float] = {}
+        for dataset, splits in _field(row, "values", dict, path, where).items():
+            if dataset not in metric:
+                raise ReportError(f"paper data file {path}: {where}has values of {dataset!r} but 'metric' names "
+                                  f"no metric for it; add it to 'metric'")
+            for split in _field(row["values"], dataset, dict, path, f"{where}values "):
+                values[(dataset, split)] = float(_field(splits, split, (int, float), path,
+                                                        f"{where}values {dataset!r} "))
+        rows.append(PublishedRow(*(_field(row, k, str, path, where) for k in ("modality", "approach", "variant")),
+                                 values=values))
+    return PublishedTable(
+        source=_field(data, "source", str, path, ""), protocol=_field(data, "protocol", str, path, ""),
+        metric=dict(metric), rows=tuple(rows),
+        headline_pair=(_field(pair, "challenger", str, path, "headline_pair "),
+                       _field(pair, "baseline", str, path, "headline_pair ")),
+    )
+
+
+# The published table's parts under their former module-level names, read on first access.
+_PUBLISHED_NAMES = {"PUBLISHED": "rows", "PUBLISHED_METRIC": "metric", "HEADLINE_PAIR": "headline_pair",
+                    "PAPER_PROTOCOL": "protocol", "SOURCE": "source"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLISHED_NAMES:
+        return getattr(published(), _PUBLISHED_NAMES[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -74,7 +128,7 @@ class PaperRow:
 
 @dataclass
 class PaperSection:
-    """The comparison for one (dataset, split), with the paired CMC-CMKM vs CMC test."""
+    """The comparison for one (dataset, split), with the paired test of the headline pair."""
 
     dataset: str
     split: str
@@ -88,24 +142,27 @@ def is_reference_config(e: Entry) -> bool:
     return set(e.method_cfg) <= {"modality"} and not e.protocol_cfg
 
 
-def paper_sections(rs: ResultSet, protocol: str = PAPER_PROTOCOL) -> list[PaperSection]:
-    """Sections for every (dataset, split) with published numbers and records of `protocol`."""
-    keys = sorted({k for row in PUBLISHED for k in row.values})
+def paper_sections(rs: ResultSet, protocol: str | None = None) -> list[PaperSection]:
+    """Sections for every (dataset, split) with published numbers and records of `protocol` (default: the
+    protocol the data file names)."""
+    data = published()
+    protocol = data.protocol if protocol is None else protocol
+    keys = sorted({k for row in data.rows for k in row.values})
     out = []
     for dataset, split in keys:
         ents = [e for e in rs.entries if (e.dataset, e.split, e.protocol_variant) == (dataset, split, protocol)
                 and is_reference_config(e)]
         if not ents:
             continue
-        metric = PUBLISHED_METRIC[dataset]
+        metric = data.metric[dataset]
         by_label: dict[str, dict[int, float]] = {}
         for e in ents:
             v = e.metrics.get(metric, math.nan)
             if math.isfinite(v):
                 by_label.setdefault(e.variant, {})[e.seed] = v  # one config per variant after the filter
         rows = [PaperRow(p, p.values[(dataset, split)], stats.summarize(list(by_label.get(p.variant, {}).values())))
-                for p in PUBLISHED if (dataset, split) in p.values]
-        a, b = (by_label.get(v, {}) for v in HEADLINE_PAIR)
+                for p in data.rows if (dataset, split) in p.values]
+        a, b = (by_label.get(v, {}) for v in data.headline_pair)
         pair = None
         if a and b:
             seeds = sorted(set(a) & set(b))
@@ -127,12 +184,13 @@ def _signed(x: float) -> str:
 
 
 def verdict_line(section: PaperSection, alpha: float = stats.ALPHA) -> str:
-    """One sentence: CMC-CMKM minus CMC in our runs (paired over seeds) and whether it is significant."""
-    published = {r.published.variant: r.value for r in section.rows}
-    chal, base = HEADLINE_PAIR
+    """One sentence: the headline pair's challenger minus its baseline in our runs (paired over seeds) and
+    whether it is significant."""
+    values = {r.published.variant: r.value for r in section.rows}
+    chal, base = published().headline_pair
     pub = ""
-    if chal in published and base in published:
-        pub = f" (published: {published[chal] - published[base]:+.2f})"
+    if chal in values and base in values:
+        pub = f" (published: {values[chal] - values[base]:+.2f})"
     head = f"{chal} vs {base} ({section.metric}, paired over seeds)"
     t = section.pair
     if t is None:
@@ -147,11 +205,13 @@ def verdict_line(section: PaperSection, alpha: float = stats.ALPHA) -> str:
             f"{p_text}, n = {t.n}: {sig} at alpha = {alpha}.")
 
 
-def paper_markdown(sections: list[PaperSection], protocol: str = PAPER_PROTOCOL) -> str:
+def paper_markdown(sections: list[PaperSection], protocol: str | None = None) -> str:
     """The comparison document: one table and one verdict line per (dataset, split)."""
+    data = published()
+    protocol = data.protocol if protocol is None else protocol
     parts = ["# Published vs reproduced", "",
-             f"Published: {SOURCE}. Ours: protocol `{protocol}`, mean ± std over seeds (n seeds). "
-             f"All values in %; difference = ours - published, in points.", ""]
+             (f"Published: {data.source}. Ours: protocol `{protocol}`, mean ± std over seeds (n seeds). "
+              f"All values in %; difference = ours - published, in points."), ""]
     for sec in sections:
         rows = [[r.published.modality, f"{r.published.approach} ({r.published.variant})", f"{r.value:.2f}",
                  _ours(r.ours), _signed(r.difference)] for r in sec.rows]

@@ -62,12 +62,12 @@ def parity_table(a_dir: Path, b_dir: Path, metric: str = "accuracy") -> str:
     groups: dict[tuple, list[tuple]] = {}
     for k in common:
         groups.setdefault(k[:4], []).append(k)
-    lines = [f"{metric} (%): A = {a_dir} ({ma['precision']}, {', '.join(ma['device'])}), "
-             f"B = {b_dir} ({mb['precision']}, {', '.join(mb['device'])}); code version {ma['code_version']} / "
-             f"{mb['code_version']}; commits {', '.join(ma['commits'])} / {', '.join(mb['commits'])}; "
-             f"CPU {', '.join(ma['cpus'])}", "",
-             "| dataset / split | variant | protocol | seeds | A per seed | B per seed | B - A mean [95 % CI] | "
-             "seed sd A / B |", "|---|---|---|---|---|---|---|---|"]
+    lines = [(f"{metric} (%): A = {a_dir} ({ma['precision']}, {', '.join(ma['device'])}), "
+              f"B = {b_dir} ({mb['precision']}, {', '.join(mb['device'])}); code version {ma['code_version']} / "
+              f"{mb['code_version']}; commits {', '.join(ma['commits'])} / {', '.join(mb['commits'])}; "
+              f"CPU {', '.join(ma['cpus'])}"), "",
+             ("| dataset / split | variant | protocol | seeds | A per seed | B per seed | B - A mean [95 % CI] | "
+              "seed sd A / B |"), "|---|---|---|---|---|---|---|---|"]
     all_d: list[float] = []
     for g, keys in groups.items():
         xa, xb = [a[k] for k in keys], [b[k] for k in keys]

@@ -15,13 +15,13 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless; must precede any pyplot import (seaborn imports pyplot)
 
-import numpy as np  # noqa: E402
-import seaborn as sns  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+import seaborn as sns
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-from benchmark.report import aggregate as agg  # noqa: E402
-from benchmark.report.stats import Summary  # noqa: E402
+from benchmark.report import entries, figure_data, leaderboard
+from benchmark.report.stats import Summary
 
 DPI = 110
 # Protocols whose seed-averaged confusion matrices are drawn (one figure per method each): the downstream
@@ -70,7 +70,7 @@ def _title(dataset: str, split: str, what: str) -> str:
 # ----------------------------------------------------------------------------------------------------
 # Individual figures
 # ----------------------------------------------------------------------------------------------------
-def plot_sweep(sweep: agg.Sweep, colors: dict[str, tuple], path: Path) -> Path:
+def plot_sweep(sweep: figure_data.Sweep, colors: dict[str, tuple], path: Path) -> Path:
     """Main metric vs the swept key (e.g. label budget), one line per method, 95% t-CI bands."""
     fig = _new_figure(7.6, 4.2)
     ax = fig.subplots()
@@ -93,7 +93,7 @@ def plot_sweep(sweep: agg.Sweep, colors: dict[str, tuple], path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_bars(board: agg.Leaderboard, colors: dict[str, tuple], path: Path) -> Path:
+def plot_bars(board: leaderboard.Leaderboard, colors: dict[str, tuple], path: Path) -> Path:
     """Main metric per method as horizontal bars with 95% t-CI whiskers, best on top."""
     labels = [lab for lab, cells in board.rows if cells[board.main_metric].summary.n > 0]
     sums = [dict(board.rows)[lab][board.main_metric].summary for lab in labels]
@@ -163,7 +163,7 @@ def plot_precision_at_k(views: dict[str, dict[str, dict[int, Summary]]], colors:
 def plot_embeddings(maps: dict[str, tuple[np.ndarray, list, int]], title: str, path: Path) -> Path:
     """2-D embedding of each method (first seed), points coloured by class."""
     labels = list(maps)
-    classes = sorted({str(c) for xy, cl, _ in maps.values() for c in cl}, key=agg.natural_key)
+    classes = sorted({str(c) for xy, cl, _ in maps.values() for c in cl}, key=entries.natural_key)
     cmap = dict(zip(classes, sns.color_palette("husl", len(classes))))
     ncols = min(3, len(labels))
     nrows = math.ceil(len(labels) / ncols)
@@ -191,7 +191,7 @@ def plot_embeddings(maps: dict[str, tuple[np.ndarray, list, int]], title: str, p
 # ----------------------------------------------------------------------------------------------------
 # All figures of a results set
 # ----------------------------------------------------------------------------------------------------
-def plot_all(rs: agg.ResultSet, fig_dir: Path) -> list[Path]:
+def plot_all(rs: entries.ResultSet, fig_dir: Path) -> list[Path]:
     """Draw every figure the records support into `fig_dir`; returns the written paths (sorted)."""
     fig_dir = Path(fig_dir)
     labels = sorted({e.label for e in rs.entries})
@@ -199,27 +199,27 @@ def plot_all(rs: agg.ResultSet, fig_dir: Path) -> list[Path]:
     written: list[Path] = []
     with sns.axes_style("whitegrid", _STYLE), sns.plotting_context("notebook", font_scale=0.9):
         swept: set[tuple[str, str, str]] = set()
-        for sw in agg.sweeps(rs):
+        for sw in figure_data.sweeps(rs):
             swept |= {(sw.dataset, sw.split, t) for t in sw.tables}
             name = slug("curve", sw.dataset, sw.split, sw.protocol, sw.key) + ".png"
             written.append(plot_sweep(sw, colors, fig_dir / name))
-        for board in agg.leaderboards(rs):
+        for board in leaderboard.leaderboards(rs):
             if (board.dataset, board.split, board.table) in swept:
                 continue
             name = slug("bars", board.dataset, board.split, board.table) + ".png"
             written.append(plot_bars(board, colors, fig_dir / name))
         heads = {e.table for e in rs.entries if e.protocol in CONFUSION_PROTOCOLS}
-        for (dataset, split, table, label), (mat, names, n) in agg.mean_confusions(rs, heads).items():
+        for (dataset, split, table, label), (mat, names, n) in figure_data.mean_confusions(rs, heads).items():
             if (dataset, split, table) in swept:
                 continue
             name = slug("confusion", dataset, split, table, label) + ".png"
             title = _title(dataset, split, f"{table} / {label}")
             written.append(plot_confusion(mat, names, n, title, fig_dir / name))
-        for (dataset, split, table), views in agg.precision_at_k(rs).items():
+        for (dataset, split, table), views in figure_data.precision_at_k(rs).items():
             name = slug("retrieval", dataset, split, table) + ".png"
             written.append(plot_precision_at_k(views, colors, _title(dataset, split, f"{table}: precision@k"),
                                                fig_dir / name))
-        for (dataset, split, table), maps in agg.first_seed_embeddings(rs).items():
+        for (dataset, split, table), maps in figure_data.first_seed_embeddings(rs).items():
             name = slug("embedding", dataset, split, table) + ".png"
             written.append(plot_embeddings(maps, _title(dataset, split, f"{table}: 2-D embedding"),
                                            fig_dir / name))

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 from scipy import stats as _st
@@ -127,7 +127,7 @@ def best_of(means: Mapping[str, float]) -> str | None:
     finite = [(k, v) for k, v in means.items() if not math.isnan(v)]
     if not finite:
         return None
-    return sorted(finite, key=lambda kv: (-kv[1], kv[0]))[0][0]
+    return min(finite, key=lambda kv: (-kv[1], kv[0]))[0]
 
 
 def compare_to_best(values: Mapping[str, Mapping[int, float]], best: str,

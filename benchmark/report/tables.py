@@ -8,13 +8,19 @@ from __future__ import annotations
 import csv
 import io
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from tabulate import tabulate
 
 from benchmark.report import stats
-from benchmark.report.aggregate import (
-    MAIN_GROUP, Leaderboard, MetricCell, ResultSet, SecondaryTable, leaderboards, secondary_tables,
+from benchmark.report.entries import ResultSet
+from benchmark.report.leaderboard import (
+    MAIN_GROUP,
+    Leaderboard,
+    MetricCell,
+    SecondaryTable,
+    leaderboards,
+    secondary_tables,
 )
 
 METRIC_TITLES = {"accuracy": "Accuracy", "f1_macro": "Macro-F1"}
@@ -147,8 +153,8 @@ def leaderboard_markdown(rs: ResultSet, suite: str | None = None) -> str:
                   _tab(headers, rows, "github"), ""]
     secondary = secondary_tables(rs)
     if secondary:
-        parts += ["## Further metrics", "", "Mean ± std over seeds in %; **bold** = best mean of the column "
-                  "within its group.", ""]
+        parts += ["## Further metrics", "", ("Mean ± std over seeds in %; **bold** = best mean of the column "
+                                             "within its group."), ""]
         for table in secondary:
             headers, rows = _secondary_rows(table, lambda s: f"**{s}**", lambda s: s)
             parts += [f"### {table_title(table.dataset, table.split, table.table)}", "",

@@ -1,0 +1,264 @@
+"""The dataset plugin contract: what a dataset declares and how it reads its raw files.
+
+A dataset plugin returns raw numpy arrays per sample; the harness (`benchmark.data`) does the resampling,
+skeleton normalisation, standardisation, caching and tensors. Everything in which datasets differ is
+declared here as data: modalities (a free name and a kind), class names, splits, and the training profile
+(`TrainingProfile`: per-method defaults, augmentation overrides, semi-supervised budgets, main metric,
+preprocessing length). The harness never branches on a dataset's name.
+
+Raw sample layouts handed to the harness, by modality kind:
+- inertial: float array (T, C) at the modality's rate;
+- skeleton: float array (T, J, C) at the modality's rate.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from benchmark.config import ConfigError, resolve
+
+MODALITY_KINDS = ("inertial", "skeleton")
+BUDGET_TYPES = ("per_class", "fraction")
+DEFAULT_BUDGETS: dict[str, tuple[float, ...]] = {"per_class": (1, 2, 3, 5, 8),
+                                                 "fraction": (0.01, 0.05, 0.1, 0.25, 0.5)}
+
+
+class DatasetError(ValueError):
+    """Bad or missing raw data; the message names the file or folder and says what to do."""
+
+
+class DataNotFoundError(DatasetError, FileNotFoundError):
+    """The dataset's raw files are not under the data root."""
+
+
+@dataclass(frozen=True)
+class ModalitySpec:
+    """One modality as stored. Its name is free (the key in `DatasetPlugin.modalities`); its `kind` picks the
+    encoder and augmentations: 'inertial' (T, C) or 'skeleton' (T, J, C)."""
+
+    kind: str
+    channels: int
+    rate_hz: float
+    joints: int | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in MODALITY_KINDS:
+            raise DatasetError(f"ModalitySpec kind {self.kind!r} is not known; use one of {MODALITY_KINDS}")
+        if self.kind == "skeleton" and not self.joints:
+            raise DatasetError("a skeleton ModalitySpec needs `joints` (the number of joints per frame)")
+
+    @property
+    def layout(self) -> str:
+        """The kind under its older name."""
+        return self.kind
+
+
+@dataclass(frozen=True)
+class SkeletonNorm:
+    """Reference skeleton normalisation: recentre on `anchor` at frame 0, divide by |p[a]-p[b]| at frame 0."""
+
+    anchor: int
+    scale_pair: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """A named split: each part is a filter {group key: allowed values}; all keys must match.
+
+    - Group splits (e.g. cross-subject): give `train`, `val` and `test` filters; `disjoint_on` names the group
+      whose values must not be shared between train and test (and between train and val).
+    - Predefined splits (train/test fixed by the files): give `train` and `test` filters on the group that
+      records the file's part (e.g. {'part': [0]}), leave `val` empty and set `val_fraction`: that share of
+      every class's train clips (at least one clip of a class with two or more) becomes the validation part,
+      drawn with `val_seed` (recorded with the split).
+    `disjoint_on=None` checks no group (only that the parts share no clip).
+    """
+
+    train: Mapping[str, Sequence[int]]
+    val: Mapping[str, Sequence[int]] = field(default_factory=dict)
+    test: Mapping[str, Sequence[int]] = field(default_factory=dict)
+    disjoint_on: str | None = "subject"
+    description: str = ""
+    val_fraction: float | None = None
+    val_seed: int = 0
+    disjoint_val: bool = True  # keep the `disjoint_on` group apart between train and val as well
+
+    def __post_init__(self) -> None:
+        if self.val_fraction is not None:
+            if self.val:
+                raise DatasetError("a SplitSpec carves its validation part from train (val_fraction) or filters it "
+                                   "(val), not both")
+            if not 0.0 < float(self.val_fraction) < 1.0:
+                raise DatasetError(f"SplitSpec.val_fraction must be in (0, 1), got {self.val_fraction!r}")
+        if not self.test:
+            raise DatasetError("a SplitSpec needs a test filter")
+
+    def groups_used(self) -> set[str]:
+        """Every group key the split reads."""
+        keys = {k for part in (self.train, self.val, self.test) for k in part}
+        return keys | ({self.disjoint_on} if self.disjoint_on else set())
+
+    def describe(self) -> dict[str, Any]:
+        return {"train": dict(self.train), "val": dict(self.val), "test": dict(self.test),
+                "disjoint_on": self.disjoint_on, "description": self.description,
+                "val_fraction": self.val_fraction, "val_seed": self.val_seed, "disjoint_val": self.disjoint_val}
+
+
+@dataclass(frozen=True)
+class TrainingProfile:
+    """How methods train on a dataset, declared by the dataset (every field has a generic default).
+
+    - `method_defaults`: {selector: config overrides} applied over a method's own defaults, from the least to
+      the most specific selector: '*' (every method), a method kind ('unimodal', 'multimodal', 'supervised'),
+      a method name ('my_method'), a method on one modality ('my_method[skeleton]', by modality name or kind).
+      Keys are checked against each method's config when it is resolved.
+    - `augmentations`: {modality name or kind, or a pipeline a method names: {op: {'apply'|'probability'|param:
+      value}}} over the reference pipelines of `benchmark.augment` (the UTD-MHAD reference values).
+    - `semisup_budget_type` and `semisup_budgets`: the label budgets the `semisup` protocol runs by default
+      (budgets above what the train part holds are dropped at planning).
+    - `main_metric`: the metric tables rank by and models are selected on ('accuracy' or 'f1').
+    - `length`: frames every clip is resampled to.
+    """
+
+    method_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    augmentations: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
+    semisup_budget_type: str = "per_class"
+    semisup_budgets: Sequence[float] | None = None
+    main_metric: str = "accuracy"
+    length: int = 50
+
+    def __post_init__(self) -> None:
+        if self.semisup_budget_type not in BUDGET_TYPES:
+            raise DatasetError(f"TrainingProfile.semisup_budget_type {self.semisup_budget_type!r}: use one of "
+                               f"{BUDGET_TYPES}")
+        if str(self.main_metric).lower() not in ("accuracy", "acc", "f1", "f1_macro"):
+            raise DatasetError(f"TrainingProfile.main_metric {self.main_metric!r}: use 'accuracy' or 'f1'")
+        if isinstance(self.length, bool) or not isinstance(self.length, int) or self.length < 2:
+            raise DatasetError(f"TrainingProfile.length must be an integer >= 2, got {self.length!r}")
+        for sel, values in self.method_defaults.items():
+            if not isinstance(values, Mapping):
+                raise DatasetError(f"TrainingProfile.method_defaults[{sel!r}] must be a dict of config keys")
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], where: str = "training profile") -> "TrainingProfile":
+        """A profile from plain data; an unknown key is an error naming it."""
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise DatasetError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(known)}")
+        return cls(**dict(values))
+
+    def budgets(self) -> tuple[float, ...]:
+        """The default semi-supervised budgets (declared, else the generic ones of the budget type)."""
+        return tuple(self.semisup_budgets) if self.semisup_budgets else DEFAULT_BUDGETS[self.semisup_budget_type]
+
+    @property
+    def main_metric_key(self) -> str:
+        """The metric name records use: 'accuracy' or 'f1_macro'."""
+        return "f1_macro" if str(self.main_metric).lower() in ("f1", "f1_macro") else "accuracy"
+
+    def describe(self) -> dict[str, Any]:
+        """Plain JSON data (stored in records)."""
+        out = asdict(self)
+        out["semisup_budgets"] = list(self.budgets())
+        return out
+
+    def is_generic(self) -> bool:
+        """Whether this profile declares nothing beyond the generic defaults (old keys stay valid for it)."""
+        return self.describe() == TrainingProfile().describe()
+
+    def selectors(self, method: str, kind: str, modality: str | None, modality_kind: str | None) -> list[str]:
+        """The method_defaults selectors that apply to a configured method, least specific first."""
+        out = ["*", kind, method]
+        for m in dict.fromkeys(x for x in (modality_kind, modality) if x):
+            out.append(f"{method}[{m}]")
+        return [s for s in out if s in self.method_defaults]
+
+
+@dataclass
+class RawData:
+    """What `DatasetPlugin.read` returns: aligned raw samples, 0-based labels and grouping keys."""
+
+    samples: dict[str, list[np.ndarray]]
+    labels: np.ndarray
+    groups: dict[str, np.ndarray]  # optional keys, e.g. 'subject', 'trial', 'scene', 'part'
+    ids: list[str]
+    skipped: list[str] = field(default_factory=list)  # "file: reason", only with an explicit skip option
+
+    def __post_init__(self) -> None:
+        n = len(self.ids)
+        for m, arrs in self.samples.items():
+            if len(arrs) != n:
+                raise DatasetError(f"modality {m!r} has {len(arrs)} samples but there are {n} ids")
+        if len(self.labels) != n:
+            raise DatasetError(f"{len(self.labels)} labels for {n} samples")
+        for k, v in self.groups.items():
+            if len(v) != n:
+                raise DatasetError(f"group {k!r} has {len(v)} entries for {n} samples")
+
+
+class DatasetPlugin:
+    """Base class of dataset plugins. Subclass, fill the class attributes, register with DATASETS."""
+
+    name: ClassVar[str]
+    folder_name: ClassVar[str] = ""  # sub-folder of the data root holding the raw files
+    needs_root: ClassVar[bool] = True  # False for generated datasets
+    modalities: ClassVar[dict[str, ModalitySpec]]
+    class_names: ClassVar[list[str]]
+    splits: ClassVar[dict[str, SplitSpec]]
+    default_split: ClassVar[str]
+    training: ClassVar[TrainingProfile] = TrainingProfile()
+    main_metric: ClassVar[str] = "accuracy"  # kept equal to training.main_metric (set either)
+    skeleton_norm: ClassVar[SkeletonNorm | None] = None
+    how_to_obtain: ClassVar[str] = ""
+    version: ClassVar[str] = "1"  # bump when reading logic changes: invalidates caches
+    option_defaults: ClassVar[dict[str, Any]] = {}  # dataset-specific read options
+
+    def __init__(self, **options: Any) -> None:
+        try:
+            self.options = resolve(self.name, self.option_defaults, [("", options)], what=f"dataset {self.name!r}",
+                                   allow_none=True, noun="option")
+        except ConfigError as exc:
+            raise DatasetError(str(exc)) from None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "profile" in cls.__dict__:
+            raise TypeError(f"dataset plugin {cls.__qualname__}: the 'profile' attribute is gone; declare what "
+                            f"differs as `training = TrainingProfile(...)` (benchmark.contracts; the generic defaults "
+                            f"are the reference's UTD-MHAD settings)")
+        if isinstance(cls.__dict__.get("main_metric"), str) and "training" not in cls.__dict__:
+            cls.training = replace(cls.training, main_metric=cls.__dict__["main_metric"])
+        cls.main_metric = cls.training.main_metric
+
+    # -- files ----------------------------------------------------------------------------------
+    def find(self, root: Path) -> Path:
+        """The folder holding this dataset's raw files under `root`, or a DataNotFoundError saying how to get it."""
+        for cand in (root / self.folder_name, root):
+            if self.looks_present(cand):
+                return cand
+        raise DataNotFoundError(
+            f"{self.name}: no raw data found under {root} (looked in {root / self.folder_name} and {root}). "
+            f"{self.how_to_obtain}"
+        )
+
+    def looks_present(self, folder: Path) -> bool:
+        """Cheap check that `folder` holds this dataset's layout."""
+        raise NotImplementedError
+
+    def raw_files(self, folder: Path) -> list[Path]:
+        """Every raw file that `read` uses (for the cache fingerprint)."""
+        raise NotImplementedError
+
+    def read(self, folder: Path | None) -> RawData:
+        """Read (or generate) every sample; raise DatasetError naming the file on bad input."""
+        raise NotImplementedError
+
+    def download(self, root: Path, url: str | None = None) -> Path:
+        """Fetch the raw data into `root`; datasets that cannot be fetched explain why."""
+        raise DatasetError(f"{self.name} cannot be downloaded automatically. {self.how_to_obtain}")

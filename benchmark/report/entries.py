@@ -1,0 +1,191 @@
+"""Records -> tidy entries: reading, validating and de-duplicating a results folder (no numbers here).
+
+A record is one evaluated cell (see the record schema in benchmark.store). Rows of a table are method
+labels (the variant name, extended by the differing config keys when one variant was run with several
+configs); tables are (dataset, split, protocol variant). When a folder holds several records of the same
+cell and seed (e.g. after a code change re-ran it), the newest one counts.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmark import store
+from benchmark.report.main_metric import declared_main_metric, metric_name
+
+TableId = tuple[str, str, str]  # (dataset, split, table label)
+
+
+class ReportError(ValueError):
+    """A record folder or record that the report cannot read; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One record, flattened: where it belongs (table, row, seed) and what it measured."""
+
+    source: str
+    dataset: str
+    split: str
+    method: str
+    variant: str
+    label: str  # row label: the variant, plus the differing config keys when needed
+    protocol: str
+    protocol_variant: str
+    table: str  # table label: the protocol variant, plus differing protocol config keys when needed
+    protocol_cfg: dict[str, Any]
+    seed: int
+    metrics: dict[str, float]
+    per_class: dict[str, Any]
+    artifacts: dict[str, Any]
+    main_metric: str | None  # as stated by the record, if it states one
+    method_cfg: dict[str, Any] = field(default_factory=dict)  # the cell's method overrides (modality included)
+
+
+@dataclass
+class ResultSet:
+    """The entries of a results folder, after de-duplication."""
+
+    entries: list[Entry]
+    n_files: int
+    superseded: int
+    _memo: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def by_table(self) -> dict[TableId, list[Entry]]:
+        """Entries grouped by (dataset, split, table label)."""
+        if "by_table" not in self._memo:
+            groups: dict[TableId, list[Entry]] = defaultdict(list)
+            for e in self.entries:
+                groups[(e.dataset, e.split, e.table)].append(e)
+            self._memo["by_table"] = dict(groups)
+        return self._memo["by_table"]
+
+    def frame(self) -> pd.DataFrame:
+        """Long format: one row per (entry, metric) with finite values."""
+        rows = [
+            (e.dataset, e.split, e.protocol, e.table, e.label, e.seed, m, v)
+            for e in self.entries for m, v in e.metrics.items() if math.isfinite(v)
+        ]
+        cols = ["dataset", "split", "protocol", "table", "label", "seed", "metric", "value"]
+        return pd.DataFrame(rows, columns=cols)
+
+    def main_metric(self, dataset: str) -> str:
+        """The dataset's headline metric: the records' own statement, else the dataset plugin's declaration."""
+        stated = sorted({e.main_metric for e in self.entries if e.dataset == dataset and e.main_metric})
+        if len(stated) == 1:
+            return stated[0]
+        memo = ("declared_main_metric", dataset)
+        if memo not in self._memo:
+            self._memo[memo] = declared_main_metric(dataset)
+        return self._memo[memo]
+
+
+def canonical(obj: Any) -> str:
+    """Stable JSON text of a config, used as an identity."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def natural_key(text: str) -> tuple:
+    """Sort key that orders embedded numbers numerically ('p@5' < 'p@10', 'knn5' < 'knn10')."""
+    parts = re.split(r"(\d+(?:\.\d+)?)", str(text))
+    return tuple((0, float(p), "") if i % 2 else (1, 0.0, p) for i, p in enumerate(parts) if p != "")
+
+
+def _require(obj: dict, key: str, where: str, kind: type) -> Any:
+    if key not in obj:
+        raise ReportError(f"{where}: missing key {key!r}; regenerate this record with the current runner "
+                          f"or delete it")
+    value = obj[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise ReportError(f"{where}: key {key!r} has {value!r}, expected {kind.__name__}")
+    return value
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """Parse and validate one record file (the store's schema check, then the cell fields and metrics)."""
+    try:
+        rec = store.read_record(path)
+    except store.CorruptRecordError as exc:
+        raise ReportError(f"{exc} (delete it or re-run the suite, then rebuild the report)") from None
+    cell = rec["cell"]
+    for key in ("dataset", "split", "method", "variant", "protocol"):
+        _require(cell, key, f"record {path}: cell", str)
+    _require(cell, "seed", f"record {path}: cell", int)
+    for name, value in rec["metrics"].items():
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            raise ReportError(f"record {path}: metric {name!r} has {value!r}, expected a number")
+    return rec
+
+
+def load_records(results_dir: Path) -> list[tuple[str, dict[str, Any]]]:
+    """All (file name, record) pairs of `<results_dir>/records/*.json`, sorted by file name."""
+    folder = Path(results_dir) / store.RECORDS_DIR
+    files = sorted(f for f in folder.glob("*.json") if store.TMP_MARK not in f.name) if folder.is_dir() else []
+    if not files:
+        raise ReportError(f"no records in {folder}: run a suite first (python run_all.py --suite smoke) "
+                          f"or point the report at the results folder that holds records/")
+    return [(f.name, read_record(f)) for f in files]
+
+
+def _disambiguate(base: dict[int, str], cfgs: dict[int, dict[str, Any]]) -> dict[int, str]:
+    """Labels: the base name, extended by 'k=v' of the config keys that differ among same-named items."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, name in base.items():
+        groups[name].append(i)
+    out: dict[int, str] = {}
+    for name, ids in groups.items():
+        distinct = {canonical(cfgs[i]) for i in ids}
+        if len(distinct) == 1:
+            out.update({i: name for i in ids})
+            continue
+        keys = sorted({k for i in ids for k in cfgs[i]})
+        differing = [k for k in keys if len({canonical(cfgs[i].get(k, "default")) for i in ids}) > 1]
+        for i in ids:
+            tag = ", ".join(f"{k}={_short(cfgs[i].get(k, 'default'))}" for k in differing)
+            out[i] = f"{name} ({tag})"
+    return out
+
+
+def _short(value: Any) -> str:
+    return value if isinstance(value, str) else canonical(value)
+
+
+def collect(results_dir: Path) -> ResultSet:
+    """Load, validate and de-duplicate the records of a results folder."""
+    pairs = load_records(results_dir)
+    newest: dict[str, tuple[tuple, str, dict]] = {}
+    for name, rec in pairs:
+        c = rec["cell"]
+        ident = canonical([c["dataset"], c["split"], c["method"], c["variant"], c.get("method_cfg") or {},
+                           c["protocol"], c.get("protocol_variant") or c["protocol"],
+                           c.get("protocol_cfg") or {}, c["seed"]])
+        order = (str(rec.get("created", "")), str(rec.get("key", "")), name)
+        if ident not in newest or order > newest[ident][0]:
+            newest[ident] = (order, name, rec)
+    kept = sorted(((name, rec) for _, name, rec in newest.values()), key=lambda p: p[0])
+    cells = {i: rec["cell"] for i, (_, rec) in enumerate(kept)}
+    labels = _disambiguate({i: c["variant"] for i, c in cells.items()},
+                           {i: c.get("method_cfg") or {} for i, c in cells.items()})
+    tables = _disambiguate({i: c.get("protocol_variant") or c["protocol"] for i, c in cells.items()},
+                           {i: c.get("protocol_cfg") or {} for i, c in cells.items()})
+    entries = []
+    for i, (name, rec) in enumerate(kept):
+        c = cells[i]
+        entries.append(Entry(
+            source=name, dataset=c["dataset"], split=c["split"], method=c["method"], variant=c["variant"],
+            label=labels[i], protocol=c["protocol"],
+            protocol_variant=c.get("protocol_variant") or c["protocol"], table=tables[i],
+            protocol_cfg=dict(c.get("protocol_cfg") or {}), seed=int(c["seed"]),
+            metrics={k: (math.nan if v is None else float(v)) for k, v in rec["metrics"].items()},
+            per_class=dict(rec.get("per_class") or {}), artifacts=dict(rec.get("artifacts") or {}),
+            main_metric=metric_name(rec.get("main_metric") or c.get("main_metric")),
+            method_cfg=dict(c.get("method_cfg") or {}),
+        ))
+    return ResultSet(entries, n_files=len(pairs), superseded=len(pairs) - len(kept))

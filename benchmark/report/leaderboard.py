@@ -1,0 +1,151 @@
+"""The numbers of every table: leaderboards on the headline metrics and tables of the further metrics.
+
+Entries come from benchmark.report.entries; formatting is benchmark.report.tables' job. A leaderboard ranks
+the method labels of one (dataset, split, protocol variant) by the dataset's main metric, with each row's
+summary over seeds and its comparison with the best row.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from benchmark.report import stats
+from benchmark.report.entries import ResultSet, TableId, natural_key
+from benchmark.report.main_metric import HEADLINE_METRICS
+
+MAIN_GROUP = "main"  # group of further metrics without a '<group>/' prefix
+
+
+@dataclass(frozen=True)
+class MetricCell:
+    """One metric of one leaderboard row: summary over seeds, best flag, comparison with the best."""
+
+    summary: stats.Summary
+    best: bool
+    comparison: stats.Comparison | None  # None for the best row itself and for rows without a finite mean
+
+
+@dataclass
+class Leaderboard:
+    """Rows (method labels, best first) of one (dataset, split, protocol variant) on the headline metrics."""
+
+    dataset: str
+    split: str
+    table: str
+    protocol: str
+    main_metric: str
+    metrics: list[str]
+    rows: list[tuple[str, dict[str, MetricCell]]]
+
+
+@dataclass
+class SecondaryTable:
+    """Further metrics of one table, as rows (group, method label) and leaf-metric columns."""
+
+    dataset: str
+    split: str
+    table: str
+    columns: list[str]
+    rows: list[tuple[str, str, dict[str, stats.Summary]]]
+    best: set[tuple[str, str, str]] = field(default_factory=set)  # (group, label, column) with the best mean
+
+
+def _table_order(rs: ResultSet) -> list[tuple[TableId, str]]:
+    seen = {((e.dataset, e.split, e.table), e.protocol) for e in rs.entries}
+    return sorted(seen, key=lambda t: (t[0][0], t[0][1], t[1], natural_key(t[0][2])))
+
+
+def seed_values(rs: ResultSet, tid: TableId, metric: str) -> dict[str, dict[int, float]]:
+    """{label: {seed: value}} of one metric in one table (finite values only)."""
+    out: dict[str, dict[int, float]] = defaultdict(dict)
+    for e in rs.by_table().get(tid, []):
+        if math.isfinite(e.metrics.get(metric, math.nan)):
+            out[e.label][e.seed] = e.metrics[metric]
+    return dict(out)
+
+
+def headline_metrics(rs: ResultSet, dataset: str) -> list[str]:
+    """The dataset's main metric first, then the other headline metric."""
+    main = rs.main_metric(dataset)
+    return [main] + [m for m in HEADLINE_METRICS if m != main]
+
+
+def leaderboards(rs: ResultSet, alpha: float = stats.ALPHA) -> list[Leaderboard]:
+    """One leaderboard per (dataset, split, protocol variant), rows sorted by the main metric's mean."""
+    memo = ("leaderboards", alpha)
+    if memo not in rs._memo:
+        rs._memo[memo] = _leaderboards(rs, alpha)
+    return rs._memo[memo]
+
+
+def _rank_key(mean: float, label: str) -> tuple:
+    """Best mean first, rows without a finite mean last, ties by label."""
+    return (math.isnan(mean), -mean if not math.isnan(mean) else 0.0, label)
+
+
+def _leaderboards(rs: ResultSet, alpha: float) -> list[Leaderboard]:
+    out = []
+    for tid, protocol in _table_order(rs):
+        metrics = [m for m in headline_metrics(rs, tid[0]) if seed_values(rs, tid, m)]
+        if not metrics:
+            continue
+        labels = sorted({e.label for e in rs.by_table()[tid]})
+        cells: dict[str, dict[str, MetricCell]] = {lab: {} for lab in labels}
+        for metric in metrics:
+            vals = seed_values(rs, tid, metric)
+            summaries = {lab: stats.summarize(list(vals.get(lab, {}).values())) for lab in labels}
+            best = stats.best_of({lab: s.mean for lab, s in summaries.items()})
+            comps = stats.compare_to_best(vals, best, alpha) if best else {}
+            for lab in labels:
+                cells[lab][metric] = MetricCell(summaries[lab], lab == best, comps.get(lab))
+        main = metrics[0]
+        means = {lab: cells[lab][main].summary.mean for lab in labels}
+        rows = [(lab, cells[lab]) for lab in sorted(labels, key=lambda lab: _rank_key(means[lab], lab))]
+        out.append(Leaderboard(tid[0], tid[1], tid[2], protocol, main, metrics, rows))
+    return out
+
+
+def split_metric(name: str) -> tuple[str, str]:
+    """'fused/p@5' -> ('fused', 'p@5'); an unprefixed 'p@5' -> ('main', 'p@5')."""
+    if "/" in name:
+        group, leaf = name.rsplit("/", 1)
+        return group, leaf
+    return MAIN_GROUP, name
+
+
+def secondary_tables(rs: ResultSet) -> list[SecondaryTable]:
+    """Tables of the metrics beyond the headline ones (k-NN k's, retrieval views, conditions, evaluators)."""
+    if "secondary" not in rs._memo:
+        rs._memo["secondary"] = _secondary_tables(rs)
+    return rs._memo["secondary"]
+
+
+def _secondary_tables(rs: ResultSet) -> list[SecondaryTable]:
+    boards = {(b.dataset, b.split, b.table): b for b in leaderboards(rs)}
+    out = []
+    for tid, _ in _table_order(rs):
+        names = sorted({m for e in rs.by_table()[tid] for m in e.metrics}
+                       - set(HEADLINE_METRICS), key=natural_key)
+        if not names:
+            continue
+        board = boards.get(tid)
+        rank = {lab: i for i, (lab, _) in enumerate(board.rows)} if board else {}
+        by_group: dict[str, dict[str, dict[str, stats.Summary]]] = defaultdict(lambda: defaultdict(dict))
+        for name in names:
+            group, leaf = split_metric(name)
+            for lab, seeds in seed_values(rs, tid, name).items():
+                by_group[group][lab][leaf] = stats.summarize(list(seeds.values()))
+        columns = sorted({split_metric(n)[1] for n in names}, key=natural_key)
+        table = SecondaryTable(tid[0], tid[1], tid[2], columns, [])
+        for group in sorted(by_group, key=lambda g: (g != MAIN_GROUP, natural_key(g))):
+            labs = sorted(by_group[group], key=lambda lab: (rank.get(lab, len(rank)), lab))
+            for col in columns:
+                means = {lab: by_group[group][lab][col].mean for lab in labs if col in by_group[group][lab]}
+                best = stats.best_of(means)
+                if best is not None:  # every row tied with the best mean is bold
+                    table.best |= {(group, lab, col) for lab, m in means.items()
+                                   if not math.isnan(m) and m >= means[best] - 1e-12}
+            table.rows.extend((group, lab, dict(by_group[group][lab])) for lab in labs)
+        out.append(table)
+    return out

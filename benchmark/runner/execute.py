@@ -1,0 +1,218 @@
+"""Execution of a plan: work units stage by stage (dependencies first), progress lines, and a summary.
+
+Every work unit seeds everything from the cell's seed, runs with a fixed number of torch threads
+(`RunSettings.threads`: CPU results depend on it, so it must not follow --jobs) and evaluates the checkpoint
+as reloaded from disk, so serial, joblib and dask runs, and interrupted-then-resumed runs, give the same
+records. A killed run loses at most the cells in flight (records and checkpoints are written atomically).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmark import store
+from benchmark.registry import DATASETS, METHODS, PROTOCOLS
+from benchmark.runner.cost import format_seconds
+from benchmark.runner.dispatch import dispatch
+from benchmark.runner.plan import Plan, refresh
+from benchmark.runner.planner import plan_suite
+from benchmark.runner.units import Cell, RunSettings, WorkUnit, cell_label
+from benchmark.suites import Suite
+
+
+@dataclass
+class RunSummary:
+    """What `execute` did."""
+
+    total: int
+    done_before: int
+    completed: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (cell description, error)
+    seconds: float = 0.0
+    removed_temp: list[Path] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _registration(kind: str, name: str, obj: Any) -> tuple[str, str, str, str]:
+    return (kind, name, obj.__module__, obj.__qualname__)
+
+
+def work_unit(plan: Plan, unit_key: str, cells: list[Cell], settings: RunSettings) -> WorkUnit:
+    """Everything a worker needs for one pretrain unit and its cells."""
+    chain: dict[str, Any] = {}
+
+    def collect(k: str) -> None:
+        u = plan.units[k]
+        chain[k] = u
+        for d in u.deps.values():
+            collect(d)
+
+    collect(unit_key)
+    unit = plan.units[unit_key]
+    regs = [_registration("dataset", unit.dataset, DATASETS.get(unit.dataset))]
+    regs += [_registration("method", u.method, METHODS.get(u.method)) for u in chain.values()]
+    regs += [_registration("protocol", c.protocol, PROTOCOLS.get(c.protocol)) for c in cells]
+    env = {k: os.environ[k] for k in ("MMHAR_CACHE", "MMHAR_DATA", "MMHAR_PLUGINS", "MMHAR_MALLOC_TUNE")
+           if k in os.environ}
+    env["MMHAR_RESULTS"] = str(plan.results_dir.resolve())
+    env["MMHAR_QUIET"] = "1"
+    return WorkUnit(
+        unit=unit_key, units=chain, cells=list(cells), results_dir=str(plan.results_dir.resolve()),
+        data_root=plan.datasets[unit.dataset].root if unit.dataset in plan.datasets else settings.data_root,
+        device=settings.device, threads=settings.threads, precision=plan.precision, fail_fast=settings.fail_fast,
+        registrations=sorted(set(regs)), env=env,
+    )
+
+
+def execute(plan: Plan, settings: RunSettings, *, log: Callable[[str], None] | None = None) -> RunSummary:
+    """Run every cell of the plan that has no record yet; return a summary (failures are listed, not raised)."""
+    if log is None:
+        log = (lambda s: None) if settings.quiet else _stderr
+    removed = store.clean_temp_files(plan.results_dir)
+    for p in removed:
+        log(f"removed temporary file left by an interrupted run: {p}")
+    _set_aside_corrupt(plan, log)
+    refresh(plan)
+    todo = plan.todo
+    summary = RunSummary(total=len(plan.cells), done_before=len(plan.cells) - len(todo), removed_temp=removed)
+    if not todo:
+        log(f"all {len(plan.cells)} cells already have records in {plan.results_dir}; nothing to run")
+        return summary
+    by_unit: dict[str, list[Cell]] = {}
+    for c in todo:
+        by_unit.setdefault(c.pretrain_key, []).append(c)
+    total_cost = sum(plan.units[k].flops for k in plan.needed_units() if k not in plan.cached) + \
+        sum(c.flops for c in todo)
+    progress = _Progress(len(todo), total_cost, log)
+    log(f"running {len(todo)} of {len(plan.cells)} cells ({len(plan.needed_units())} pretrain units) on "
+        f"{settings.device} ({plan.numerics}) with backend {settings.backend}, jobs {settings.jobs}")
+    failed_units: dict[str, str] = {}  # unit key -> its error
+    t0 = time.perf_counter()
+    reported: set[str] = set()
+    charged: set[str] = set()
+
+    def cell_done(unit_key: str, o: dict[str, Any]) -> None:
+        if o["key"] in reported:
+            return
+        reported.add(o["key"])
+        if unit_key not in charged:  # the unit's pretraining is over once its first cell is
+            charged.add(unit_key)
+            progress.add_cost(plan.units[unit_key].flops if unit_key not in plan.cached else 0.0)
+        if o.get("error"):
+            summary.failed.append((o["label"], o["error"]))
+        else:
+            summary.completed += 1
+        progress.cell_done(o)
+
+    def handle(unit_key: str, outcomes: list[dict[str, Any]], unit_error: str | None) -> None:
+        if unit_error:
+            failed_units[unit_key] = unit_error
+        for o in outcomes:
+            cell_done(unit_key, o)
+        if unit_key not in charged:
+            charged.add(unit_key)
+            progress.add_cost(plan.units[unit_key].flops if unit_key not in plan.cached else 0.0)
+
+    stages = plan.stages()
+    for stage in stages:
+        payloads = []
+        for k in stage:
+            dead = [d for d in _all_deps(plan, k) if d in failed_units]
+            cells = by_unit.get(k, [])
+            if dead:
+                why = (f"dependency {plan.units[dead[0]].variant} (pretrain unit {dead[0]}) failed: "
+                       f"{_last_line(failed_units[dead[0]])}")
+                failed_units[k] = why
+                handle(k, [{"label": cell_label(c), "error": why, "key": c.key} for c in cells], None)
+                continue
+            payloads.append(work_unit(plan, k, cells, settings))
+        for unit_key, outcomes, err in dispatch(payloads, settings, cell_done):
+            handle(unit_key, outcomes, err)
+    summary.seconds = time.perf_counter() - t0
+    refresh(plan)
+    log(f"finished: {summary.completed} cells computed, {len(summary.failed)} failed, {summary.done_before} were "
+        f"already done ({format_seconds(summary.seconds)})")
+    for label, err in summary.failed:
+        log(f"FAILED {label}: {_last_line(err)}")
+    return summary
+
+
+def _set_aside_corrupt(plan: Plan, log: Callable[[str], None]) -> None:
+    """Report corrupt records and rename them to `*.json.corrupt` (kept for inspection; the cell is recomputed)."""
+    if not plan.corrupt:
+        return
+    for f in sorted((plan.results_dir / store.RECORDS_DIR).glob("*.json")):
+        try:
+            store.read_record(f)
+        except store.CorruptRecordError as exc:
+            log(f"warning: {exc}")
+            os.replace(f, f.with_name(f.name + ".corrupt"))
+
+
+def _all_deps(plan: Plan, key: str) -> list[str]:
+    out = []
+    for d in plan.units[key].deps.values():
+        out.append(d)
+        out.extend(_all_deps(plan, d))
+    return out
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+class _Progress:
+    """Cells done / total and an estimated time left (cost-weighted), as log lines."""
+
+    def __init__(self, n: int, cost: float, log: Callable[[str], None]) -> None:
+        self.n, self.cost, self.log = n, max(cost, 1.0), log
+        self.done, self.cost_done, self.t0 = 0, 0.0, time.perf_counter()
+
+    def add_cost(self, cost: float) -> None:
+        self.cost_done += cost
+
+    def cell_done(self, o: dict[str, Any]) -> None:
+        self.done += 1
+        self.cost_done += o.get("flops", 0.0)
+        elapsed = time.perf_counter() - self.t0
+        frac = min(1.0, self.cost_done / self.cost)
+        eta = elapsed * (1 - frac) / frac if frac > 0 else float("nan")
+        status = "FAILED" if o.get("error") else _metric_text(o.get("metrics", {}))
+        self.log(f"[{self.done}/{self.n}] {o['label']}: {status} ({o.get('seconds', 0.0):.1f}s) "
+                 f"- elapsed {format_seconds(elapsed)}, left ~{format_seconds(eta) if eta == eta else '?'}")
+
+
+def _metric_text(metrics: Mapping[str, float]) -> str:
+    keys = [k for k in ("accuracy", "f1_macro") if k in metrics]
+    return ", ".join(f"{k} {100 * metrics[k]:.1f}%" for k in keys) or "done"
+
+
+def _last_line(err: str) -> str:
+    """The last line of a traceback: the exception and its message."""
+    return err.strip().splitlines()[-1] if err.strip() else err
+
+
+def run(suite: Suite, results_dir: Path, settings: RunSettings, *, log: Callable[[str], None] | None = None) -> RunSummary:
+    """Plan and execute a suite (the programmatic entry point behind `run_all.py`)."""
+    logger = (lambda s: None) if settings.quiet else (log or _stderr)
+    plan = plan_suite(suite, results_dir, data_root=settings.data_root, log=logger, device=settings.device,
+                      precision=settings.precision)
+    return execute(plan, settings, log=logger)
+
+
+def metrics_by_cell(results_dir: Path) -> dict[tuple, dict[str, float]]:
+    """{(dataset, split, variant, protocol_variant, seed): metrics} of a results folder (for comparisons)."""
+    records, _ = store.scan_records(results_dir)
+    out = {}
+    for r in records.values():
+        c = r["cell"]
+        out[(c["dataset"], c["split"], c["variant"], c["protocol_variant"], c["seed"])] = r["metrics"]
+    return out

@@ -1,0 +1,126 @@
+"""A plan: every cell and pretrain unit of a suite, what the results folder already holds, and the order in
+which the missing units run (dependency stages)."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmark import store
+from benchmark.runner import cost
+from benchmark.runner.units import Cell, DatasetInfo, PretrainUnit
+
+
+@dataclass
+class Plan:
+    """Everything a run will do, and what is already done."""
+
+    suite: str
+    results_dir: Path
+    cells: list[Cell]
+    units: dict[str, PretrainUnit]  # in dependency order (dependencies first)
+    datasets: dict[str, DatasetInfo]
+    done: set[str] = field(default_factory=set)  # cell keys with a valid record
+    cached: set[str] = field(default_factory=set)  # unit keys with a checkpoint
+    corrupt: list[str] = field(default_factory=list)  # messages about corrupt records (to recompute)
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (variant, protocol, why) not applicable
+    messages: list[str] = field(default_factory=list)
+    numerics: str = "cpu-fp32"  # device type and resolved precision of every key, e.g. 'cpu-bf16'
+
+    @property
+    def precision(self) -> str:
+        """The resolved training precision ('fp32' or 'bf16') the plan's keys were made for."""
+        return self.numerics.rsplit("-", 1)[-1]
+
+    @property
+    def todo(self) -> list[Cell]:
+        return [c for c in self.cells if c.key not in self.done]
+
+    def needed_units(self) -> list[str]:
+        """Units to run: those with cells to do, plus the missing checkpoints they depend on (dependency order)."""
+        need: set[str] = set()
+
+        def add_deps(key: str) -> None:
+            for dep in self.units[key].deps.values():
+                if dep not in self.cached and dep not in need:
+                    need.add(dep)
+                    add_deps(dep)
+
+        for c in self.todo:
+            if c.pretrain_key not in need:
+                need.add(c.pretrain_key)
+                add_deps(c.pretrain_key)
+        return [k for k in self.units if k in need]
+
+    def depth(self, key: str) -> int:
+        """Longest dependency chain below a unit (0 for units without dependencies)."""
+        deps = self.units[key].deps.values()
+        return 0 if not deps else 1 + max(self.depth(d) for d in deps)
+
+    def stages(self) -> list[list[str]]:
+        """Needed units grouped by dependency depth: each stage only needs checkpoints of earlier stages."""
+        by_depth: dict[int, list[str]] = {}
+        for k in self.needed_units():
+            by_depth.setdefault(self.depth(k), []).append(k)
+        return [by_depth[d] for d in sorted(by_depth)]
+
+    def estimate_seconds(self, device: str, workers: int = 1,
+                         step_times: Mapping[str, float] | None = None) -> tuple[float, str]:
+        """Estimated wall time of the remaining work and the rate's source (`cost.estimate_seconds`)."""
+        return cost.estimate_seconds(self, device, workers, step_times)
+
+    def summary(self, device: str = "cpu", detail: bool = False, workers: int = 1,
+                step_times: Mapping[str, float] | None = None) -> str:
+        """A human-readable description of the plan (what --dry-run prints), timed for `workers` work units."""
+        lines = [f"suite {self.suite}: results in {self.results_dir}"]
+        for d in self.datasets.values():
+            sizes = " / ".join(f"{v} {k}" for k, v in d.sizes.items())
+            opts = f" {d.options}" if d.options else ""
+            lines.append(f"  dataset {d.name}{opts}, split {d.split}: {sizes} clips (main metric {d.main_metric})")
+        todo = self.todo
+        needed = self.needed_units()
+        to_train = [k for k in needed if k not in self.cached]
+        with_cells = {c.pretrain_key for c in self.cells}
+        lines.append(f"  cells: {len(self.cells)} total, {len(self.done & {c.key for c in self.cells})} done, "
+                     f"{len(todo)} to run")
+        lines.append(f"  pretrain units: {len(self.units)} ({len(self.units) - len(with_cells)} only as "
+                     f"dependencies); {len(self.cached & set(self.units))} checkpoints cached, "
+                     f"{len(to_train)} to train, {len(needed) - len(to_train)} to load")
+        if self.skipped:
+            pairs = sorted({f"{v} x {p} ({why})" if p == "*" else f"{v} x {p}" for v, p, why in self.skipped})
+            lines.append(f"  not applicable: {', '.join(pairs)}")
+        for m in self.corrupt:
+            lines.append(f"  corrupt record: {m}")
+        lines.extend(f"  {m}" for m in self.messages if m.startswith(("warning:", "note:")))
+        secs, source = self.estimate_seconds(device, workers, step_times)
+        flops = sum(self.units[k].flops for k in to_train) + sum(c.flops for c in todo)
+        on = f"{device} ({self.numerics})" + (f" with {workers} parallel work units" if workers > 1 else "")
+        lines.append(f"  estimated cost left: {flops / 1e12:.1f} TFLOP, about {cost.format_seconds(secs)} on {on} "
+                     f"({source})")
+        lines.append(self.table())
+        if detail:
+            for c in todo:
+                lines.append(f"  todo {c.key} {c.dataset} {c.variant} {c.protocol_variant} seed {c.seed}")
+        return "\n".join(lines)
+
+    def table(self) -> str:
+        """Cells to run / total per method variant (rows) and protocol (columns; variants and seeds summed)."""
+        from tabulate import tabulate
+
+        protocols = list(dict.fromkeys(c.protocol for c in self.cells))
+        counts: dict[str, dict[str, list[int]]] = {}
+        for c in self.cells:
+            n = counts.setdefault(c.variant, {}).setdefault(c.protocol, [0, 0])
+            n[0] += c.key not in self.done
+            n[1] += 1
+        rows = [[v] + [f"{by_p[p][0]}/{by_p[p][1]}" if p in by_p else "-" for p in protocols]
+                for v, by_p in counts.items()]
+        return "cells to run / total:\n" + tabulate(rows, headers=["method variant", *protocols], tablefmt="simple")
+
+
+def refresh(plan: Plan) -> None:
+    """Re-read which cells have records and which units have checkpoints."""
+    records, bad = store.scan_records(plan.results_dir)
+    plan.done = set(records)
+    plan.corrupt = [str(e) for e in bad]
+    plan.cached = {k for k in plan.units if store.checkpoint_path(plan.results_dir, k).is_file()}
