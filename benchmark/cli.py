@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "comparing runs; use --jobs for parallelism")
     p.add_argument("--dry-run", action="store_true", help="print the plan (cells, pretraining, cached, estimate) only")
     p.add_argument("--report-only", action="store_true", help="rebuild runs.csv and the report from the records")
+    p.add_argument("--allow-mixed", action="store_true",
+                   help="let a table combine records of different code versions, devices, precisions or data "
+                        "(default: keep each table's newest provenance and list what is left out)")
     p.add_argument("--download", metavar="NAME", help="download a dataset's raw files into the data root and exit")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing cell")
     p.add_argument("--quiet", action="store_true", help="print errors and the final summary only")
@@ -148,17 +151,20 @@ def list_plugins(out: Callable[[str], None] = print) -> None:
         out(f"  {name:<6} {s.description}")
 
 
-def build_report_safely(results_dir: Path, suite: str | None, log: Callable[[str], None]) -> list[Path]:
-    """runs.csv, then benchmark.report.build_report (skipped with a message while the report is unavailable)."""
-    from benchmark.store import write_runs_csv
+def build_report_safely(results_dir: Path, suite: str | None, log: Callable[[str], None],
+                        allow_mixed: bool = False) -> list[Path]:
+    """Validate every record first, then write runs.csv and the report (benchmark.report.build_report)."""
+    from benchmark.report import build_report, collect
+    from benchmark.store import scan_records, write_runs_csv
 
+    if not scan_records(Path(results_dir))[0]:
+        log(f"report not built: no records in {Path(results_dir) / 'records'} yet")
+        return [write_runs_csv(results_dir)]
+    rs = collect(Path(results_dir), allow_mixed)  # raises ReportError, naming the file, before any write
+    for name, why in rs.dropped:
+        log(f"report: left out {name}: {why}")
     paths = [write_runs_csv(results_dir)]
-    try:
-        from benchmark.report import build_report
-    except ImportError as exc:
-        log(f"report not built: benchmark.report.build_report is unavailable ({exc})")
-        return paths
-    paths += list(build_report(Path(results_dir), suite) or [])
+    paths += list(build_report(Path(results_dir), suite, rs=rs) or [])
     return paths
 
 
@@ -184,6 +190,7 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from benchmark.engine import ConfigError, resolve_device
     from benchmark.plugins import PluginImportError
     from benchmark.registry import RegistryError
+    from benchmark.report.entries import ReportError
     from benchmark.runner import RunError, RunSettings, execute, parallel_workers, plan_suite
     from benchmark.suites import SuiteError, get_suite, narrow
 
@@ -217,7 +224,7 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if args.report_only:
             if not (results_dir / "records").is_dir():
                 raise RunError(f"no records in {results_dir / 'records'}; run the suite first (or pass --results DIR)")
-            _log_report(build_report_safely(results_dir, suite.name, log), results_dir, log)
+            _log_report(build_report_safely(results_dir, suite.name, log, args.allow_mixed), results_dir, log)
             return EXIT_OK
         device = str(resolve_device(args.device))  # fails early when CUDA is asked for but absent
         if args.jobs is None:
@@ -235,11 +242,11 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                                step_times=step_times))
             return EXIT_OK
         summary = execute(plan, settings, log=log)
-        _log_report(build_report_safely(results_dir, suite.name, log), results_dir, log)
+        _log_report(build_report_safely(results_dir, suite.name, log, args.allow_mixed), results_dir, log)
         if args.quiet:
             print(f"{summary.completed} cells computed, {len(summary.failed)} failed, {summary.done_before} already "
                   f"done; results in {results_dir}")
         return EXIT_OK if summary.ok else EXIT_FAILED
-    except (SuiteError, RegistryError, ConfigError, DatasetError, RunError, PluginImportError) as exc:
+    except (SuiteError, RegistryError, ConfigError, DatasetError, RunError, PluginImportError, ReportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

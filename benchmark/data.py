@@ -14,6 +14,7 @@ from scipy.signal import resample as fft_resample
 
 from benchmark.atomic import atomic_write
 from benchmark.contracts.dataset import DatasetError, DatasetPlugin, RawData, SkeletonNorm
+from benchmark.fingerprint import files_fingerprint
 from benchmark.registry import DATASETS
 
 PREPROCESS_VERSION = "1"
@@ -222,15 +223,6 @@ def preprocess(plugin: DatasetPlugin, raw: RawData, length: int) -> dict[str, np
     return out
 
 
-def files_fingerprint(files: list[Path]) -> str:
-    """A fast fingerprint of raw files: relative names, sizes and modification times."""
-    h = hashlib.sha256()
-    for f in sorted(files):
-        st = f.stat()
-        h.update(f"{f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:16]
-
-
 def _atomic_savez(path: Path, **arrays: Any) -> None:
     atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
@@ -257,7 +249,7 @@ def load_dataset(
     folder: Path | None = None
     if plugin.needs_root:
         folder = plugin.find(resolve_root(root))
-        fp = files_fingerprint(plugin.raw_files(folder))
+        fp = files_fingerprint(plugin.raw_files(folder), root=folder, cache_dir=cache_dir())
     else:
         fp = "generated"
     fields = {"dataset": name, "version": plugin.version, "pre": PREPROCESS_VERSION, "fp": fp, "length": length,

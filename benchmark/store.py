@@ -150,7 +150,11 @@ def write_record(results_dir: Path, record: dict[str, Any]) -> Path:
 # -- provenance -----------------------------------------------------------------------------------
 @functools.cache
 def git_info(repo: Path = REPO_ROOT) -> dict[str, Any]:
-    """Commit hash and dirty flag of the checkout (None where git or a commit is unavailable)."""
+    """Commit hash, dirty flag and a hash of the code tree (traceable without .git).
+
+    `dirty` counts tracked changes and untracked Python files under benchmark/, methods/ and datasets/
+    (every file there is imported); `untracked_code` lists how many such untracked files there are.
+    """
     def git(*args: str) -> str | None:
         try:
             out = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=10)
@@ -158,9 +162,15 @@ def git_info(repo: Path = REPO_ROOT) -> dict[str, Any]:
             return None
         return out.stdout if out.returncode == 0 else None
 
+    from benchmark.fingerprint import code_tree_hash
+
     commit = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": commit.strip() if commit else None, "dirty": None if status is None else bool(status.strip())}
+    untracked = git("ls-files", "--others", "--exclude-standard", "--", "benchmark", "methods", "datasets")
+    n_untracked = None if untracked is None else sum(1 for f in untracked.splitlines() if f.endswith(".py"))
+    dirty = None if status is None else bool(status.strip()) or bool(n_untracked)
+    return {"commit": commit.strip() if commit else None, "dirty": dirty, "untracked_code": n_untracked,
+            "code_tree": code_tree_hash(repo)}
 
 
 @functools.cache

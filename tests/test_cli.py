@@ -105,7 +105,7 @@ def test_run_then_rerun_then_report_only(toys, tmp_path: Path, capsys: pytest.Ca
     built: list[tuple[Path, str]] = []
     import benchmark.report as report
 
-    monkeypatch.setattr(report, "build_report", lambda d, s=None: built.append((Path(d), s)) or [])
+    monkeypatch.setattr(report, "build_report", lambda d, s=None, **kw: built.append((Path(d), s)) or [])
     assert cli.main([*TOY_ARGS, "--results", str(tmp_path)]) == 0
     err = capsys.readouterr().err
     assert "[4/4]" in err and "left ~" in err and "finished: 4 cells computed, 0 failed" in err
@@ -127,7 +127,7 @@ def test_failing_cells_give_exit_code_1(toys, tmp_path: Path, capsys: pytest.Cap
         raise ValueError("probe exploded")
 
     monkeypatch.setattr(toy_plugins.ToyProbe, "run", broken)
-    monkeypatch.setattr("benchmark.report.build_report", lambda d, s=None: [])
+    monkeypatch.setattr("benchmark.report.build_report", lambda d, s=None, **kw: [])
     assert cli.main([*TOY_ARGS, "--results", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "FAILED synthetic toy_ssl[inertial] toy_probe[budget=1] seed 0: ValueError: probe exploded" in err

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +112,17 @@ def test_cache_hit_miss_and_invalidation(toy, tmp_path):
     load_dataset("toy_api", root=toy, length=20)  # preprocessing change
     assert ToyDataset.reads == 3
     f = toy / "toy" / "toy.npz"
-    os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 10**9))  # touched raw file
+    os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 10**9))  # touched, same bytes: same data
+    assert load_dataset("toy_api", root=toy).fingerprint == first.fingerprint and ToyDataset.reads == 3
+    copy = tmp_path / "copy"
+    shutil.copytree(toy, copy)  # a byte-identical copy elsewhere: same fingerprint, the cache is reused
+    assert load_dataset("toy_api", root=copy).fingerprint == first.fingerprint and ToyDataset.reads == 3
+    st = f.stat()
+    raw = bytearray(f.read_bytes())
+    raw[-1] ^= 0xFF  # one byte changed, size and modification time restored
+    f.write_bytes(bytes(raw))
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert f.stat().st_size == st.st_size and f.stat().st_mtime_ns == st.st_mtime_ns
     assert load_dataset("toy_api", root=toy).fingerprint != first.fingerprint
     assert ToyDataset.reads == 4
     load_dataset("toy_api", root=toy, use_cache=False)

@@ -381,7 +381,10 @@ def test_semisup_trains_only_on_the_shared_subset(data, split, tmp_path, monkeyp
         assert labelled == set(subset.tolist()), "training must see exactly the labelled subset"
         subsets[cls.__name__] = subset
     np.testing.assert_array_equal(subsets["TinyMethod"], subsets["TinyUnimodal"])
-    assert [p.name for p in (tmp_path / "subsets").iterdir()] == ["synthetic-xsub-per_class-2-seed0.json"]
+    assert sorted(p.name for p in (tmp_path / "subsets").iterdir()) == [
+        "synthetic-xsub-per_class-2-seed0.json", "synthetic-xsub-val-per_class-2-seed0.json"]  # val: same budget
+    val = json.loads((tmp_path / "subsets" / "synthetic-xsub-val-per_class-2-seed0.json").read_text())["indices"]
+    assert set(val) <= set(split.val.tolist()) and len(val) == 2 * data.num_classes
     with pytest.raises(ConfigError, match="one label budget per cell"):
         run("semisup", make_pre(data), data, split)
 

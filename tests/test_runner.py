@@ -302,7 +302,7 @@ def test_smoke_killed_with_sigkill_then_rerun_gives_same_records(smoke_reference
     assert 1 <= n_before < 4, "the run was expected to be killed after its first record"
     from benchmark.cli import main
 
-    monkeypatch.setattr("benchmark.report.build_report", lambda d, s=None: [])  # tested in test_report.py
+    monkeypatch.setattr("benchmark.report.build_report", lambda d, s=None, **kw: [])  # tested in test_report.py
     assert main([*SMOKE_ARGS, "--results", str(tmp_path), "--device", "cpu"]) == 0
     assert metrics_by_cell(tmp_path) == smoke_reference
     assert (tmp_path / "runs.csv").is_file()

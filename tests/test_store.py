@@ -85,7 +85,7 @@ def test_to_jsonable_and_canonical_json() -> None:
 def test_make_record_has_the_schema_fields() -> None:
     rec = _record("k" * 16, "cmc", 3, {"accuracy": np.float64(0.25), "f1_macro": 0.2})
     assert rec["schema"] == 1 and rec["key"] == "k" * 16 and rec["metrics"] == {"accuracy": 0.25, "f1_macro": 0.2}
-    assert set(rec["git"]) == {"commit", "dirty"}
+    assert set(rec["git"]) == {"commit", "dirty", "untracked_code", "code_tree"}
     assert rec["versions"]["torch"] == torch.__version__ and rec["versions"]["numpy"] == np.__version__
     assert rec["created"].endswith("+00:00") and rec["peak_memory_mb"] == 12.5
     json.dumps(rec, allow_nan=False)
@@ -93,7 +93,8 @@ def test_make_record_has_the_schema_fields() -> None:
 
 def test_git_info_with_and_without_a_repository(tmp_path: Path) -> None:
     info = store.git_info.__wrapped__
-    assert info(tmp_path) == {"commit": None, "dirty": None}  # not a repository
+    # not a repository: no commit, but the code tree still has a hash (of no files here)
+    assert info(tmp_path) == {"commit": None, "dirty": None, "untracked_code": None, "code_tree": "e3b0c44298fc1c14"}
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
     repo = tmp_path / "repo"
@@ -106,7 +107,12 @@ def test_git_info_with_and_without_a_repository(tmp_path: Path) -> None:
     clean = info(repo)
     assert len(clean["commit"]) == 40 and clean["dirty"] is False
     (repo / "f.txt").write_text("2")
-    assert info(repo) == {"commit": clean["commit"], "dirty": True}
+    assert info(repo)["commit"] == clean["commit"] and info(repo)["dirty"] is True
+    run("checkout", "-q", "f.txt")
+    (repo / "methods").mkdir()
+    (repo / "methods" / "new_plugin.py").write_text("x = 1\n")  # untracked, but imported as a plugin
+    after = info(repo)
+    assert after["dirty"] is True and after["untracked_code"] == 1 and after["code_tree"] != clean["code_tree"]
 
 
 def test_peak_memory_is_positive_on_cpu() -> None:

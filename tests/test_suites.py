@@ -58,7 +58,7 @@ def test_suite_definitions() -> None:
     assert full.seeds == (0, 1, 2, 3, 4) and full.shrink == Shrink() and full.protocols is None
     assert full.methods is None and full.datasets == ("utd_mhad",)
     assert paper.variant_specs() == list(PAPER_VARIANTS) and paper.protocol_names() == ["paper_head"]
-    assert paper.seeds == (0, 1, 2) and paper.shrink == Shrink() and paper.datasets == ("utd_mhad",)
+    assert paper.seeds == (0, 1, 2, 3, 4) and paper.shrink == Shrink() and paper.datasets == ("utd_mhad",)
 
 
 def test_narrow_and_unknown_names() -> None:
@@ -105,8 +105,8 @@ def test_epochs_scale_multiplies_every_epoch_count(tmp_path: Path) -> None:
 def test_paper_suite_plan_on_utd_mhad(utd_root: Path, tmp_path: Path) -> None:
     plan = plan_suite(get_suite("paper"), tmp_path, data_root=str(utd_root))
     assert plan.datasets["utd_mhad"].sizes == {"train": 323, "val": 108, "test": 430}
-    assert len(plan.cells) == 7 * 3 and len(plan.todo) == 21
-    assert len(plan.units) == 21  # CMC-CMKM's SimCLR teachers are the benchmarked SimCLR units
+    assert len(plan.cells) == 7 * 5 and len(plan.todo) == 35  # 5 seeds
+    assert len(plan.units) == 35  # CMC-CMKM's SimCLR teachers are the benchmarked SimCLR units
     by_variant = {(u.variant, u.seed): u for u in plan.units.values()}
     simclr_i, simclr_s, kmkm = (by_variant[(v, 0)] for v in ("simclr[inertial]", "simclr[skeleton]", "cmc_cmkm"))
     assert (simclr_i.resolved["batch_size"], simclr_i.resolved["temperature"], simclr_i.resolved["epochs"]) == \

@@ -130,7 +130,15 @@ def test_option_change_or_touched_file_invalidates_cache(utd_root, tmp_path, mon
     f = folder / "Skeleton" / "a2_s3_t2_skeleton.mat"
     st = f.stat()
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
-    assert load().fingerprint != first.fingerprint
+    assert load().fingerprint == first.fingerprint and len(calls) == 3  # touched, same bytes: same data
+    raw = bytearray(f.read_bytes())
+    raw[-1] ^= 0x01  # one byte of a .mat changed, size and modification time restored
+    f.write_bytes(bytes(raw))
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert f.stat().st_size == st.st_size and f.stat().st_mtime_ns == st.st_mtime_ns
+    # the stale cache is not served: the file is read again (and, its compressed stream now broken, named)
+    with pytest.raises(DatasetError, match="a2_s3_t2_skeleton.mat is not a readable .mat file"):
+        load()
     assert len(calls) == 4
 
 

@@ -37,11 +37,16 @@ EVAL_BATCH = 256
 
 @dataclass
 class EvalResult:
-    """What a protocol returns: flat metrics (fractions), per-class scores and JSON-serialisable artifacts."""
+    """What a protocol returns: flat metrics (fractions), per-class scores and JSON-serialisable artifacts.
+
+    `predictions` are the predicted labels of the split's test clips, in the order of `split.test`, behind the
+    main metrics (set by `scored`); the runner stores them per clip in the record (`test_predictions`).
+    """
 
     metrics: dict[str, float]
     per_class: dict[str, dict[str, float]] = field(default_factory=dict)
     artifacts: dict[str, Any] = field(default_factory=dict)
+    predictions: list[int] | None = None
 
 
 class Protocol:
@@ -289,7 +294,8 @@ def scored(y_true: torch.Tensor, pred: torch.Tensor, class_names: Sequence[str])
     """EvalResult with accuracy, macro-F1, per-class F1 and the confusion matrix of predictions."""
     metrics, per_class, cm = classification_scores(y_true, pred, class_names)
     return EvalResult(metrics=metrics, per_class={"f1": per_class},
-                      artifacts={"confusion": cm, "class_names": list(class_names)})
+                      artifacts={"confusion": cm, "class_names": list(class_names)},
+                      predictions=[int(v) for v in pred.reshape(-1).tolist()])
 
 
 def prefixed(metrics: Mapping[str, float], prefix: str) -> dict[str, float]:

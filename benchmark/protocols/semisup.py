@@ -13,8 +13,10 @@ Default budgets come from the dataset's `TrainingProfile` (budget type and budge
 1, 2, 3, 5, 8, chosen for UTD-MHAD's ~12 train clips per class so that every point is a distinct subset;
 MMAct's plugin declares the fractions 1, 5, 10, 25, 50 % of the reference's fork). Default per-class budgets
 above the mean train clips per class are dropped at planning (they would repeat the full train part). The
-evaluators (default `paper_head` and `finetune`) train on the subset and
-select on the full validation part; the test part is the full test part. Metrics "<evaluator>/accuracy",
+evaluators (default `paper_head` and `finetune`) train on the subset and select models on a labelled validation
+subset of the same budget, drawn the same way from the val part and saved as `<split>-val` subset files
+(`val_labels="budget"`, default: at 1 clip per class, 1 validation clip per class), or on the whole val part
+(`val_labels="full"`, the behaviour before); the test part is the full test part. Metrics "<evaluator>/accuracy",
 ...; "accuracy"/"f1_macro" are the first evaluator's. Supervised methods are retrained from scratch on the
 subset (`benchmark.pretrain.pretrain(..., train_idx=subset)`) and scored by their own classifier, reported
 under the "paper_head" evaluator as in the `paper_head` protocol (fine-tuning it again would be redundant).
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from benchmark.pretrain import Pretrained
 
 EVALUATORS = ("paper_head", "finetune", "linear", "knn")
+VAL_LABELS = ("budget", "full")  # labelled validation clips: the same per-class budget (default) or all of them
 SUBSET_SCHEMA = 1
 
 
@@ -155,8 +158,8 @@ class SemiSup(Protocol):
 
     name = "semisup"
     defaults = {"budget_type": "auto", "budget": None, "budgets": None, "evaluators": ["paper_head", "finetune"],
-                "epochs": 100, "subsets_dir": None}
-    choices = {"budget_type": ("auto",) + BUDGET_TYPES}
+                "epochs": 100, "subsets_dir": None, "val_labels": "budget"}
+    choices = {"budget_type": ("auto",) + BUDGET_TYPES, "val_labels": VAL_LABELS}
     types = {"budget": (int, float, type(None)), "budgets": (list, type(None)), "subsets_dir": (str, type(None))}
 
     @classmethod
@@ -205,12 +208,17 @@ class SemiSup(Protocol):
         check_budget(btype, cfg["budget"])
         dev = resolve_device(device)
         subset = label_subset(data, split, btype, cfg["budget"], seed, cfg["subsets_dir"])
-        sub_split = Split(split.name, subset, split.val, split.test)
+        val = split.val
+        if cfg["val_labels"] == "budget" and len(split.val):
+            # as few validation labels as training labels: drawn from the val part, saved and shared the same way
+            val = label_subset(data, Split(f"{split.name}-val", split.val, split.val[:0], split.test), btype,
+                               cfg["budget"], seed, cfg["subsets_dir"])
+        sub_split = Split(split.name, subset, val, split.test)
         evaluations: dict[str, EvalResult] = {}
         notes: dict[str, str] = {}
         if pre.kind == "supervised":
             paper_head = PROTOCOLS.get("paper_head")
-            retrained = self._retrain_supervised(pre, data, split, subset, seed, dev)
+            retrained = self._retrain_supervised(pre, data, sub_split, subset, seed, dev)
             evaluations["paper_head"] = paper_head().run(retrained, data, sub_split, paper_head.resolve_config(),
                                                          seed, device=dev)
             notes["supervised"] = "retrained from scratch on the subset; scored by its own classifier"
@@ -229,14 +237,18 @@ class SemiSup(Protocol):
         artifacts: dict[str, Any] = {
             "confusion": first.artifacts.get("confusion"),
             "subset": {"budget_type": btype, "budget": cfg["budget"], "n_labelled": int(subset.size),
+                       "file": subset_path(Path("subsets"), data.name, split.name, btype, cfg["budget"], seed).as_posix(),
+                       "ids_sha256": hashlib.sha256(json.dumps([data.ids[i] for i in subset]).encode()).hexdigest(),
                        "n_train": int(len(split.train)), "per_class_min": int(counts[counts > 0].min()),
+                       "val_labels": cfg["val_labels"], "n_val": int(len(val)),
                        "per_class_max": int(counts.max())},
             "evaluators": {n: {k: v for k, v in r.artifacts.items() if k not in ("confusion", "embedding_2d")}
                            for n, r in evaluations.items()},
         }
         if notes:
             artifacts["notes"] = notes
-        return EvalResult(metrics=metrics, per_class=first.per_class, artifacts=artifacts)
+        return EvalResult(metrics=metrics, per_class=first.per_class, artifacts=artifacts,
+                          predictions=first.predictions)
 
     @staticmethod
     def _retrain_supervised(pre: "Pretrained", data: "MultimodalData", split: "Split", subset: np.ndarray,

@@ -22,17 +22,19 @@ PAPER_TABLE = "table"
 FINDINGS = "findings"
 
 
-def build_report(results_dir: Path, suite: str | None = None) -> list[Path]:
+def build_report(results_dir: Path, suite: str | None = None, rs: ResultSet | None = None,
+                 allow_mixed: bool = False) -> list[Path]:
     """Regenerate every table and figure of `results_dir` from its records; returns the written paths.
 
-    `suite` only titles the leaderboard. Raises ReportError (naming the file) for a missing records
-    folder or a record the report cannot read.
+    `suite` only titles the leaderboard; `rs` is the already collected (validated) records. Raises
+    ReportError (naming the file) for a missing records folder or a record the report cannot read, before
+    anything is written.
     """
     from benchmark.report import findings, paper, plots, tables
     from benchmark.store import atomic_write_text
 
     results_dir = Path(results_dir)
-    rs = collect(results_dir)
+    rs = rs if rs is not None else collect(results_dir, allow_mixed)
     written: list[Path] = []
     for suffix, text in ((".md", tables.leaderboard_markdown(rs, suite)), (".csv", tables.leaderboard_csv(rs)),
                          (".tex", tables.leaderboard_latex(rs, suite))):

@@ -4,6 +4,11 @@ A record is one evaluated cell (see the record schema in benchmark.store). Rows 
 labels (the variant name, extended by the differing config keys when one variant was run with several
 configs); tables are (dataset, split, protocol variant). When a folder holds several records of the same
 cell and seed (e.g. after a code change re-ran it), the newest one counts.
+
+A table never mixes provenance: records that differ in code version, device type, precision or data
+fingerprint are not averaged together. Each table keeps the records of the provenance of its newest record;
+the others are left out and listed, with the reason, in `ResultSet.dropped` (and in the leaderboard), unless
+`allow_mixed` says to combine them anyway.
 """
 from __future__ import annotations
 
@@ -47,16 +52,19 @@ class Entry:
     artifacts: dict[str, Any]
     main_metric: str | None  # as stated by the record, if it states one
     method_cfg: dict[str, Any] = field(default_factory=dict)  # the cell's method overrides (modality included)
+    predictions: dict[str, Any] | None = None  # the record's per-clip `test_predictions` (None in older records)
 
 
 @dataclass
 class ResultSet:
-    """The entries of a results folder, after de-duplication."""
+    """The entries of a results folder, after de-duplication and the provenance check."""
 
     entries: list[Entry]
     n_files: int
     superseded: int
     _memo: dict = field(default_factory=dict, repr=False, compare=False)
+    dropped: list[tuple[str, str]] = field(default_factory=list)  # (record file, why it was left out)
+    mixed: bool = False  # allow_mixed was given and some table combines provenances
 
     def by_table(self) -> dict[TableId, list[Entry]]:
         """Entries grouped by (dataset, split, table label)."""
@@ -157,19 +165,58 @@ def _short(value: Any) -> str:
     return value if isinstance(value, str) else canonical(value)
 
 
-def collect(results_dir: Path) -> ResultSet:
-    """Load, validate and de-duplicate the records of a results folder."""
-    pairs = load_records(results_dir)
-    newest: dict[str, tuple[tuple, str, dict]] = {}
+def provenance(rec: dict[str, Any]) -> tuple[str, str, str, str]:
+    """What a record's numbers depend on beyond its cell: code version, device type, precision, data."""
+    device = str(rec.get("device") or "?").split(":", 1)[0]
+    return (str(rec.get("code_version") or "?"), device, str(rec.get("precision") or "unrecorded"),
+            str(rec.get("data_fingerprint") or "?"))
+
+
+def describe_provenance(prov: tuple[str, str, str, str]) -> str:
+    return f"code version {prov[0]}, {prov[1]}, precision {prov[2]}, data {prov[3]}"
+
+
+def _newest_consistent(pairs: list[tuple[str, dict[str, Any]]], allow_mixed: bool
+                       ) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]], bool]:
+    """Per table, the records of its newest record's provenance; per cell and seed, the newest of them."""
+    def cell_ident(c: dict[str, Any]) -> str:
+        return canonical([c["dataset"], c["split"], c["method"], c["variant"], c.get("method_cfg") or {},
+                          c["protocol"], c.get("protocol_variant") or c["protocol"], c.get("protocol_cfg") or {},
+                          c["seed"]])
+
+    def order(name: str, rec: dict[str, Any]) -> tuple:
+        return (str(rec.get("created", "")), str(rec.get("key", "")), name)
+
+    by_table: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
     for name, rec in pairs:
         c = rec["cell"]
-        ident = canonical([c["dataset"], c["split"], c["method"], c["variant"], c.get("method_cfg") or {},
-                           c["protocol"], c.get("protocol_variant") or c["protocol"],
-                           c.get("protocol_cfg") or {}, c["seed"]])
-        order = (str(rec.get("created", "")), str(rec.get("key", "")), name)
-        if ident not in newest or order > newest[ident][0]:
-            newest[ident] = (order, name, rec)
-    kept = sorted(((name, rec) for _, name, rec in newest.values()), key=lambda p: p[0])
+        by_table[canonical([c["dataset"], c["split"], c.get("protocol_variant") or c["protocol"]])].append((name, rec))
+    kept_pairs: list[tuple[str, dict[str, Any]]] = []
+    dropped: list[tuple[str, str]] = []
+    mixed = False
+    for items in by_table.values():
+        provs = {provenance(rec) for _, rec in items}
+        if len(provs) > 1 and not allow_mixed:
+            chosen = provenance(max(items, key=lambda p: order(*p))[1])
+            for name, rec in items:
+                if provenance(rec) != chosen:
+                    dropped.append((name, f"{describe_provenance(provenance(rec))}; its table uses "
+                                          f"{describe_provenance(chosen)}"))
+            items = [p for p in items if provenance(p[1]) == chosen]
+        mixed = mixed or len(provs) > 1
+        newest: dict[str, tuple[tuple, str, dict]] = {}
+        for name, rec in items:
+            ident = cell_ident(rec["cell"])
+            if ident not in newest or order(name, rec) > newest[ident][0]:
+                newest[ident] = (order(name, rec), name, rec)
+        kept_pairs.extend((name, rec) for _, name, rec in newest.values())
+    return sorted(kept_pairs, key=lambda p: p[0]), sorted(dropped), mixed and allow_mixed
+
+
+def collect(results_dir: Path, allow_mixed: bool = False) -> ResultSet:
+    """Load, validate and de-duplicate the records of a results folder (see the module docstring)."""
+    pairs = load_records(results_dir)
+    kept, dropped, mixed = _newest_consistent(pairs, allow_mixed)
     cells = {i: rec["cell"] for i, (_, rec) in enumerate(kept)}
     labels = _disambiguate({i: c["variant"] for i, c in cells.items()},
                            {i: c.get("method_cfg") or {} for i, c in cells.items()})
@@ -187,5 +234,7 @@ def collect(results_dir: Path) -> ResultSet:
             per_class=dict(rec.get("per_class") or {}), artifacts=dict(rec.get("artifacts") or {}),
             main_metric=metric_name(rec.get("main_metric") or c.get("main_metric")),
             method_cfg=dict(c.get("method_cfg") or {}),
+            predictions=rec.get("test_predictions") or None,
         ))
-    return ResultSet(entries, n_files=len(pairs), superseded=len(pairs) - len(kept))
+    return ResultSet(entries, n_files=len(pairs), superseded=len(pairs) - len(kept) - len(dropped),
+                     dropped=dropped, mixed=mixed)

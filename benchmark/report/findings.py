@@ -13,7 +13,7 @@ import math
 
 from tabulate import tabulate
 
-from benchmark.report import stats
+from benchmark.report import bootstrap
 from benchmark.report.entries import ResultSet
 from benchmark.report.leaderboard import (
     MAIN_GROUP,
@@ -78,10 +78,13 @@ def findings_markdown(rs: ResultSet, suite: str | None = None) -> str:
     metrics = sorted({METRIC_TITLES.get(b.main_metric, b.main_metric) for b in boards})
     parts = [title, "",
              (f"Read out of `leaderboard.md` (same records, same tests). Main metric: {_names(metrics)}, in %, "
-              f"mean ± std over seeds. 'Tied with the best' = not significantly different from the best row "
-              f"(paired t-test over matched seeds, Holm-corrected within each table, alpha = {stats.ALPHA}); "
-              f"'untestable' = fewer than 2 seeds paired with the best row. With a handful of seeds such a test "
-              f"detects only large, consistent differences: a tie is absence of evidence, not evidence of equality."), ""]
+              f"mean ± std over seeds. 'Tied with the best' = the paired 95 % interval of the difference to the "
+              f"best row contains 0 (bootstrap over seeds and test subjects where records hold per-clip "
+              f"predictions, else a paired t-interval over seeds); 'untestable' = fewer than "
+              f"{bootstrap.MIN_SEEDS_SEED_ONLY} seeds shared with the best row (seeds-only records) or "
+              f"differences without variance. P(best) per row is in `leaderboard.md`. With a handful of seeds "
+              f"only large, consistent differences show: a tie is absence of evidence, not evidence of equality."),
+             ""]
     rows = [board_finding(b) for b in boards]
     parts += [tabulate(rows, headers=["Table", "Best", "Tied with the best", "Significantly below the best",
                                       "Untestable"], tablefmt="github", disable_numparse=True), ""]

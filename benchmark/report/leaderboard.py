@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
-from benchmark.report import stats
+from benchmark.report import bootstrap, stats
 from benchmark.report.entries import ResultSet, TableId, natural_key
 from benchmark.report.main_metric import HEADLINE_METRICS
 
@@ -19,11 +20,13 @@ MAIN_GROUP = "main"  # group of further metrics without a '<group>/' prefix
 
 @dataclass(frozen=True)
 class MetricCell:
-    """One metric of one leaderboard row: summary over seeds, best flag, comparison with the best."""
+    """One metric of one leaderboard row: summary over seeds (its interval from the bootstrap), best flag,
+    comparison with the best (tied: the paired Δ interval contains 0) and the bootstrap's row statistics."""
 
     summary: stats.Summary
     best: bool
     comparison: stats.Comparison | None  # None for the best row itself and for rows without a finite mean
+    boot: bootstrap.RowStats | None = None
 
 
 @dataclass
@@ -79,9 +82,35 @@ def leaderboards(rs: ResultSet, alpha: float = stats.ALPHA) -> list[Leaderboard]
     return rs._memo[memo]
 
 
-def _rank_key(mean: float, label: str) -> tuple:
-    """Best mean first, rows without a finite mean last, ties by label."""
-    return (math.isnan(mean), -mean if not math.isnan(mean) else 0.0, label)
+def bootstrap_inputs(rs: ResultSet, tid: TableId, metric: str) -> dict[str, dict[int, Any]]:
+    """{label: {seed: Predictions}} when every record of the table holds per-clip predictions (and the metric
+    can be recomputed from them), else {label: {seed: value}} (the seed-only scheme)."""
+    entries = [e for e in rs.by_table().get(tid, []) if math.isfinite(e.metrics.get(metric, math.nan))]
+    preds = {id(e): bootstrap.predictions_from(e.predictions) for e in entries}
+    per_clip = metric in HEADLINE_METRICS and entries and all(p is not None for p in preds.values())
+    out: dict[str, dict[int, Any]] = defaultdict(dict)
+    for e in entries:
+        out[e.label][e.seed] = preds[id(e)] if per_clip else e.metrics[metric]
+    return dict(out)
+
+
+def _n_classes(rs: ResultSet, tid: TableId) -> int:
+    n = 0
+    for e in rs.by_table().get(tid, []):
+        names = e.artifacts.get("class_names")
+        n = max(n, len(names) if isinstance(names, list) else 0)
+        if e.predictions:
+            n = max(n, 1 + max(max(e.predictions["y_true"], default=0), max(e.predictions["y_pred"], default=0)))
+    return max(n, 1)
+
+
+def _with_interval(s: stats.Summary, b: bootstrap.RowStats | None) -> stats.Summary:
+    """The summary with the bootstrap interval (or its t-interval clipped to [0, 1] where no bootstrap ran)."""
+    if b is not None and not math.isnan(b.low):
+        return stats.Summary(s.n, s.mean, s.std, b.low, b.high)
+    lo = max(0.0, s.ci_low) if not math.isnan(s.ci_low) else s.ci_low
+    hi = min(1.0, s.ci_high) if not math.isnan(s.ci_high) else s.ci_high
+    return stats.Summary(s.n, s.mean, s.std, lo, hi)
 
 
 def _leaderboards(rs: ResultSet, alpha: float) -> list[Leaderboard]:
@@ -95,13 +124,22 @@ def _leaderboards(rs: ResultSet, alpha: float) -> list[Leaderboard]:
         for metric in metrics:
             vals = seed_values(rs, tid, metric)
             summaries = {lab: stats.summarize(list(vals.get(lab, {}).values())) for lab in labels}
-            best = stats.best_of({lab: s.mean for lab, s in summaries.items()})
-            comps = stats.compare_to_best(vals, best, alpha) if best else {}
+            means = {lab: s.mean for lab, s in summaries.items()}
+            ranked = bootstrap.rank(means)
+            best = ranked[0] if ranked and not math.isnan(means[ranked[0]]) else None
+            inputs = bootstrap_inputs(rs, tid, metric)
+            boots = bootstrap.bootstrap_table(inputs, metric, bootstrap.table_seed(*tid, metric),
+                                              {k: vals.get(k, {}) for k in inputs}, _n_classes(rs, tid))
             for lab in labels:
-                cells[lab][metric] = MetricCell(summaries[lab], lab == best, comps.get(lab))
+                b = boots.get(lab)
+                comp = None
+                if best is not None and lab != best and b is not None and not math.isnan(means[lab]):
+                    n_paired = len(set(vals.get(lab, {})) & set(vals.get(best, {})))
+                    comp = stats.Comparison(n_paired, b.delta, math.nan, math.nan, b.tied)
+                cells[lab][metric] = MetricCell(_with_interval(summaries[lab], b), lab == best, comp, b)
         main = metrics[0]
         means = {lab: cells[lab][main].summary.mean for lab in labels}
-        rows = [(lab, cells[lab]) for lab in sorted(labels, key=lambda lab: _rank_key(means[lab], lab))]
+        rows = [(lab, cells[lab]) for lab in bootstrap.rank(means)]
         out.append(Leaderboard(tid[0], tid[1], tid[2], protocol, main, metrics, rows))
     return out
 

@@ -198,6 +198,9 @@ def verdict_line(section: PaperSection, alpha: float = stats.ALPHA) -> str:
     if t.n < 2:
         return f"{head}: n/a - {t.n} paired seed(s), at least 2 needed; mean difference " \
                f"{_signed(100 * t.mean_diff)} points{pub}."
+    if math.isnan(t.pvalue):
+        return (f"{head}: mean difference {_signed(100 * t.mean_diff)} points{pub}, n = {t.n}: untestable "
+                f"(the differences have no variance across seeds, so a t-test cannot judge them).")
     sig = "significant" if t.pvalue < alpha else "not significant"
     p_text = fmt_p(t.pvalue)
     p_text = f"p {p_text[0]} {p_text[1:]}" if p_text.startswith("<") else f"p = {p_text}"

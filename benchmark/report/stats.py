@@ -84,7 +84,9 @@ def paired_ttest(a: Sequence[float], b: Sequence[float]) -> PairedTest:
     """Paired t-test (scipy.stats.ttest_rel) of equal-length seed-matched samples a and b.
 
     Zero-variance differences (up to float rounding, common with accuracies k/N) are decided without
-    scipy's nan or precision warning: identical samples give p = 1, a constant non-zero shift gives p = 0.
+    scipy's nan or precision warning: identical samples give p = 1, and a constant non-zero shift (e.g. one
+    clip on every seed) is untestable, p = nan: a t-test has no variance to judge it by, and p = 0 would
+    call it certain.
     """
     x = np.asarray(list(a), dtype=float)
     y = np.asarray(list(b), dtype=float)
@@ -102,7 +104,7 @@ def paired_ttest(a: Sequence[float], b: Sequence[float]) -> PairedTest:
     if float(np.ptp(d)) <= _ROUNDING * scale:
         if abs(mean_diff) <= _ROUNDING * scale:
             return PairedTest(n, 0.0, 0.0, 1.0)
-        return PairedTest(n, mean_diff, math.copysign(math.inf, mean_diff), 0.0)
+        return PairedTest(n, mean_diff, math.copysign(math.inf, mean_diff), math.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         res = _st.ttest_rel(x, y)

@@ -150,7 +150,7 @@ def run_work_unit(work: WorkUnit, on_cell: Callable[[str, dict[str, Any]], None]
                            "load_s": round(load_s if ckpt_existed else load_s - pretrain_s, 3),
                            "protocol_s": round(protocol_s, 3),
                            "total_s": round(protocol_s + (0.0 if ckpt_existed else pretrain_s), 3)}
-                rec = build_record(work, c, result, timings, params, device, data)
+                rec = build_record(work, c, result, timings, params, device, data, split)
                 store.write_record(results_dir, rec)
                 outcomes.append({"key": c.key, "label": cell_label(c), "metrics": rec["metrics"],
                                  "seconds": protocol_s, "flops": c.flops})
@@ -172,8 +172,20 @@ def _evaluate(c: Cell, pre: Any, data: Any, split: Any, device: Any) -> Any:
     return protocol.run(pre, data, split, dict(c.protocol_resolved), c.seed, device=device)
 
 
+def test_predictions(result: Any, data: Any, split: Any) -> dict[str, Any] | None:
+    """Per-clip test predictions: clip ids, every group (subject, ...), true and predicted labels, in the order of
+    the split's test part (None when the protocol gave no predictions of the whole test part)."""
+    pred = getattr(result, "predictions", None)
+    test = [int(i) for i in split.test]
+    if pred is None or len(pred) != len(test):
+        return None
+    labels = data.labels.cpu().numpy()
+    return {"ids": [data.ids[i] for i in test], "groups": {g: [int(v[i]) for i in test] for g, v in data.groups.items()},
+            "y_true": [int(labels[i]) for i in test], "y_pred": [int(v) for v in pred]}
+
+
 def build_record(work: WorkUnit, c: Cell, result: Any, timings: dict[str, Any], params: dict[str, Any],
-                 device: Any, data: Any) -> dict[str, Any]:
+                 device: Any, data: Any, split: Any = None) -> dict[str, Any]:
     """The record of one evaluated cell (schema: benchmark.store)."""
     from benchmark.hardware import cpu_info
 
@@ -194,5 +206,6 @@ def build_record(work: WorkUnit, c: Cell, result: Any, timings: dict[str, Any], 
             "cpu": cpu_info(),
             "main_metric": training.main_metric_key if training is not None else "accuracy",
             "training_profile": training.describe() if training is not None else None,
+            "test_predictions": test_predictions(result, data, split) if split is not None else None,
         },
     )

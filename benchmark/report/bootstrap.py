@@ -1,0 +1,192 @@
+"""Two-level bootstrap over seeds and test subjects: intervals, paired differences to the best, P(best).
+
+Scheme (one table, one metric; every row is a method evaluated on the same test clips for each seed):
+each of `N_BOOT` replicates draws the seeds with replacement and, independently, the test subjects with
+replacement (clips of a subject drawn twice count twice; without subject ids every clip is its own unit).
+The same draws are used for every row, so differences between rows are paired: same seeds, same subjects,
+same clips. A row's replicate value is the mean over the drawn seeds of its metric (accuracy, or macro-F1
+over the classes present) on the drawn subjects' clips. From the replicates:
+
+- the 95 % interval of a row is the 2.5-97.5 % percentile interval (inside [0, 1] by construction);
+- Δ to best is the row's mean minus the best row's, with the percentile interval of the paired replicate
+  differences; a row is "tied" (†) when that interval contains 0;
+- P(best) is the share of replicates in which the row has the top value (ties shared): selection-aware,
+  since the best row is picked again in every replicate.
+
+Rows without per-clip predictions (records written before they were stored) fall back to seeds only, which
+the tables mark: the row interval is the Student-t interval over seeds (clipped to [0, 1]), Δ to best gets
+the t-interval of the paired per-seed differences, and P(best) comes from resampling seeds; with fewer than
+3 shared seeds, or differences without variance (e.g. one clip on every seed), nothing is claimed.
+The generator is seeded from the table's identity, so reports are byte-reproducible.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+N_BOOT = 2000
+CONFIDENCE = 0.95
+TOLERANCE = 1e-9  # means closer than this rank as equal (then by label)
+MIN_SEEDS_SEED_ONLY = 3
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """One seed's test predictions of one row: true and predicted labels and the unit (subject) of each clip."""
+
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    unit: np.ndarray
+
+
+@dataclass(frozen=True)
+class RowStats:
+    """What the bootstrap says about one row of a table (fractions; nan where undefined)."""
+
+    low: float
+    high: float
+    p_best: float
+    delta: float  # row mean - best row mean
+    delta_low: float
+    delta_high: float
+    tied: bool | None  # Δ interval contains 0; None: not testable (the best row itself, or too little data)
+    scheme: str  # "seeds x subjects", "seeds x clips" or "seeds only"
+
+
+def predictions_from(record_predictions: Mapping | None) -> Predictions | None:
+    """The Predictions of a record's `test_predictions` (subject as the unit when recorded)."""
+    if not record_predictions:
+        return None
+    y_true = np.asarray(record_predictions["y_true"], dtype=np.int64)
+    groups = record_predictions.get("groups") or {}
+    unit = np.asarray(groups["subject"], dtype=np.int64) if "subject" in groups else np.arange(len(y_true))
+    return Predictions(y_true, np.asarray(record_predictions["y_pred"], dtype=np.int64), unit)
+
+
+def table_seed(*parts: str) -> int:
+    """A generator seed from a table's identity (stable across runs and machines)."""
+    return int(hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:15], 16)
+
+
+def _metric_replicates(preds: Sequence[Predictions], metric: str, seed_draws: np.ndarray, unit_weights: np.ndarray,
+                       units: np.ndarray, n_classes: int) -> np.ndarray:
+    """[B] replicate values of one row: mean over drawn seeds of the metric on the weighted units' clips."""
+    b, n_draw = seed_draws.shape
+    per_seed = []
+    for p in preds:
+        pos = np.searchsorted(units, p.unit)  # unit index of every clip
+        if metric == "accuracy":
+            correct = np.bincount(pos, weights=(p.y_true == p.y_pred).astype(float), minlength=len(units))
+            count = np.bincount(pos, minlength=len(units)).astype(float)
+            per_seed.append((unit_weights @ correct) / np.maximum(unit_weights @ count, 1e-12))
+        else:  # macro-F1 over classes present in the drawn clips' truth or predictions
+            cm = np.zeros((len(units), n_classes, n_classes))
+            np.add.at(cm, (pos, p.y_true, p.y_pred), 1.0)
+            cms = np.tensordot(unit_weights, cm, axes=1)  # [B, K, K]
+            tp = np.diagonal(cms, axis1=1, axis2=2)
+            pred_n, true_n = cms.sum(1), cms.sum(2)
+            denom = pred_n + true_n
+            f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1e-12), 0.0)
+            present = denom > 0
+            per_seed.append((f1 * present).sum(1) / np.maximum(present.sum(1), 1))
+    values = np.stack(per_seed, axis=1)  # [B, n_seeds]
+    return np.take_along_axis(values, seed_draws, axis=1).mean(1) if n_draw else np.full(b, math.nan)
+
+
+def _interval(x: np.ndarray) -> tuple[float, float]:
+    a = (1 - CONFIDENCE) / 2
+    lo, hi = np.quantile(x, [a, 1 - a])
+    return float(lo), float(hi)
+
+
+def bootstrap_table(rows: Mapping[str, Mapping[int, Any]], metric: str, seed: int,
+                    values: Mapping[str, Mapping[int, float]], n_classes: int,
+                    n_boot: int = N_BOOT) -> dict[str, RowStats]:
+    """RowStats of every row of one table. `rows` maps label -> {seed: Predictions} (per-clip scheme) or
+    {seed: value} (seeds-only scheme, used when any row lacks predictions); `values` are the rows' per-seed
+    metric values from the records (what the tables show).
+
+    A row's interval uses its own seeds; its Δ to best is paired on the seeds it shares with the best row
+    (the mean of the per-seed differences); P(best) is taken over the rows that have every seed of the best
+    row, resampling those seeds.
+    """
+    from benchmark.report.stats import t_interval
+
+    rng = np.random.default_rng(seed)
+    labels = sorted(rows)
+    if not labels:
+        return {}
+    clip_level = all(isinstance(v, Predictions) for lab in labels for v in rows[lab].values())
+    means = {lab: float(np.mean(list(values[lab].values()))) if values.get(lab) else math.nan for lab in labels}
+    best = rank(means)[0]
+    units = np.zeros(0, dtype=np.int64)
+    weights = np.zeros((n_boot, 0))
+    scheme = "seeds only"
+    if clip_level:
+        units = np.unique(np.concatenate([p.unit for lab in labels for p in rows[lab].values()]))
+        weights = rng.multinomial(len(units), np.full(len(units), 1.0 / len(units)), size=n_boot).astype(float)
+        first = next(iter(rows[labels[0]].values()))
+        scheme = "seeds x clips" if np.array_equal(first.unit, np.arange(len(first.unit))) else "seeds x subjects"
+
+    def replicates(lab: str, seeds: list[int], draws: np.ndarray) -> np.ndarray:
+        if clip_level:
+            return _metric_replicates([rows[lab][s] for s in seeds], metric, draws, weights, units, n_classes)
+        return np.asarray([float(rows[lab][s]) for s in seeds])[draws].mean(1)
+
+    def draws_for(n: int) -> np.ndarray:
+        return rng.integers(0, n, size=(n_boot, n))
+
+    # P(best): the rows that have every seed of the best row, over the best row's seeds
+    pool = sorted(rows[best])
+    eligible = [lab for lab in labels if set(pool) <= set(rows[lab])]
+    pool_draws = draws_for(len(pool))
+    matrix = np.stack([replicates(lab, pool, pool_draws) for lab in eligible], axis=1)
+    winners = np.abs(matrix - matrix.max(1, keepdims=True)) <= TOLERANCE
+    share = (winners / winners.sum(1, keepdims=True)).mean(0)
+    pool_ok = clip_level or len(pool) >= MIN_SEEDS_SEED_ONLY
+    p_best = {lab: float(share[k]) if pool_ok else math.nan for k, lab in enumerate(eligible)}
+    out = {}
+    for lab in labels:
+        own = sorted(rows[lab])
+        if clip_level:
+            lo, hi = _interval(replicates(lab, own, draws_for(len(own))))
+        else:
+            lo, hi = t_interval([values[lab][s] for s in own if s in values[lab]])
+        shared = sorted(set(rows[lab]) & set(rows[best]))
+        delta = float(np.mean([values[lab][s] - values[best][s] for s in shared])) if shared else math.nan
+        d_lo = d_hi = math.nan
+        tied: bool | None = None
+        if lab == best:
+            d_lo = d_hi = 0.0
+        elif shared and clip_level:
+            draws = draws_for(len(shared))
+            d_lo, d_hi = _interval(replicates(lab, shared, draws) - replicates(best, shared, draws))
+            tied = bool(d_lo <= 0.0 <= d_hi)
+        elif shared:
+            diffs = [values[lab][s] - values[best][s] for s in shared]
+            if len(shared) >= MIN_SEEDS_SEED_ONLY and float(np.ptp(diffs)) > TOLERANCE:
+                d_lo, d_hi = t_interval(diffs)
+                tied = bool(d_lo <= 0.0 <= d_hi)
+        out[lab] = RowStats(lo if math.isnan(lo) else max(0.0, lo), hi if math.isnan(hi) else min(1.0, hi),
+                            p_best.get(lab, math.nan), delta, d_lo, d_hi, tied, scheme)
+    return out
+
+
+def rank(means: Mapping[str, float]) -> list[str]:
+    """Labels by mean, best first; means within TOLERANCE of their neighbour rank as equal (then by label);
+    nan last."""
+    finite = sorted(((v, k) for k, v in means.items() if not math.isnan(v)), key=lambda t: (-t[0], t[1]))
+    out: list[str] = []
+    group: list[tuple[float, str]] = []
+    for v, k in finite:
+        if group and group[-1][0] - v > TOLERANCE:
+            out.extend(sorted(lab for _, lab in group))
+            group = []
+        group.append((v, k))
+    out.extend(sorted(lab for _, lab in group))
+    return out + sorted(k for k in means if math.isnan(means[k]))
