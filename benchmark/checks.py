@@ -89,17 +89,14 @@ def tiny_data(kinds: dict[str, str] | None = None, n_per_class: int = 8, n_class
 
 
 def _tiny_cfg(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Overrides that make a resolved config train in a moment (1 epoch, small batches, small queues)."""
-    out: dict[str, Any] = {}
-    for k, v in cfg.items():
-        if isinstance(v, bool) or not isinstance(v, int):
-            continue
-        if (k == "epochs" or k.endswith("_epochs")) and v > 1:
-            out[k] = 1
-        elif (k == "batch_size" or k.endswith("_batch_size")) and v > 8:
-            out[k] = 8
-        elif k == "queue_size" and v > 16:
-            out[k] = 16
+    """Overrides that make a resolved config train in a moment: the suites' Shrink (1 epoch, batches of at
+    most 8) plus small key queues."""
+    from benchmark.suites import Shrink
+
+    out = Shrink(epochs_cap=1, batch_cap=8).overrides(cfg)
+    queue = cfg.get("queue_size")
+    if isinstance(queue, int) and not isinstance(queue, bool) and queue > 16:
+        out["queue_size"] = 16
     return out
 
 

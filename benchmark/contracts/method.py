@@ -109,12 +109,17 @@ class Method(nn.Module):
         return {**SCHEDULE_DEFAULTS, **cls.defaults}
 
     @classmethod
+    def usable_modalities(cls, info: DataInfo) -> list[str]:
+        """The data's modalities of a kind this method can use."""
+        return [m for m in info.shapes if cls.modality_kinds is None or info.kinds[m] in cls.modality_kinds]
+
+    @classmethod
     def modality_options(cls, info: DataInfo) -> tuple[str, ...]:
         """The `modality` values this method can take on this data (empty: the method has no modality key)."""
         if "modality" not in cls.all_defaults():
             return ()
         declared = cls.choices.get("modality")
-        usable = [m for m in info.shapes if cls.modality_kinds is None or info.kinds[m] in cls.modality_kinds]
+        usable = cls.usable_modalities(info)
         if declared is not None:  # a plugin that fixes its modality values
             return tuple(m for m in declared if m in usable or (m == ALL and len(usable) > 1))
         extra = (ALL,) if cls.kind == "supervised" and len(usable) > 1 else ()
@@ -123,7 +128,7 @@ class Method(nn.Module):
     @classmethod
     def applicability(cls, info: DataInfo) -> str | None:
         """Why this method cannot run on this data (None: it can)."""
-        usable = [m for m in info.shapes if cls.modality_kinds is None or info.kinds[m] in cls.modality_kinds]
+        usable = cls.usable_modalities(info)
         if "modality" in cls.all_defaults():
             return None if cls.modality_options(info) else \
                 f"needs a modality of kind {', '.join(cls.modality_kinds or ())}; the data has {info.kinds}"
