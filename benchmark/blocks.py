@@ -1,5 +1,6 @@
-"""Building blocks that method plugins share: momentum (EMA) updates, a key queue, frozen copies, and the
-per-modality encoder + projection head networks of the cross-modal contrastive methods.
+"""Building blocks that method plugins share: momentum (EMA) updates, a key queue, frozen copies, the
+per-modality encoder + projection head networks of the cross-modal contrastive methods, and the reference's
+supervised schedule and train-only skeleton transforms (end-to-end and frozen-encoder supervised methods).
 
 They live in the harness so that plugins never import each other.
 """
@@ -11,7 +12,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from benchmark.augment import Augmenter
 from benchmark.backbones import ProjectionHead, build_encoder
+from benchmark.contracts.dataset import TrainingProfile
 from benchmark.contracts.method import DataInfo, Method
 from benchmark.losses import unit
 
@@ -91,6 +94,15 @@ def frozen_encoder_copy(info: DataInfo, modality: str, source: nn.Module, owner:
     return enc.eval().requires_grad_(False)
 
 
+def encoders_and_heads(info: DataInfo, modalities: list[str], hidden: int, out: int) -> tuple[nn.ModuleDict,
+                                                                                            nn.ModuleDict]:
+    """One encoder (of each modality's kind) and one projection head Linear(d->hidden), BN, ReLU, Linear(->out)
+    per modality: the networks of every SSL method."""
+    encs = nn.ModuleDict({m: build_encoder(info.kinds[m], info.shapes[m]) for m in modalities})
+    heads = nn.ModuleDict({m: ProjectionHead(encs[m].out_dim, hidden, out) for m in modalities})  # type: ignore[arg-type]
+    return encs, heads
+
+
 class CrossModalProjections(Method):
     """Base of cross-modal methods: one encoder and one projection head per modality (every modality of the
     data, in the data's order), `project(x)` into the shared space; the encoders are evaluated."""
@@ -119,3 +131,33 @@ class CrossModalProjections(Method):
 
     def projectors(self) -> dict[str, nn.Module]:
         return dict(self.heads)
+
+
+# -- the reference's supervised training (methods/supervised.py documents it) --------------------------------
+AUG_PIPELINE = "supervised_skeleton"  # the name under which a dataset's profile may change the train transforms
+TRAIN_AUGMENT = {
+    "jittering": {"sigma": 0.01, "probability": 1.0},
+    "crop_and_resize": {"min_p": 0.7, "max_p": 1.0, "probability": 1.0},
+    "scaling": {"apply": False},
+    "rotation": {"apply": True, "start": -5, "end": 5, "step": 1, "probability": 1.0},
+    "shear": {"apply": False},
+}
+
+
+def reference_schedule(main_metric: str, fused: bool) -> dict[str, Any]:
+    """The reference's epochs, plateau, early-stopping and selection settings (selection on val_<main metric>)."""
+    main = "val_" + ("f1" if str(main_metric).lower() in ("f1", "f1_macro") else "accuracy")
+    common = {"scheduler": "plateau", "monitor_mode": "max", "select": main, "select_mode": "max",
+              "early_stop_patience": 50, "batch_size": 64}
+    if fused:
+        return {**common, "epochs": 100, "monitor": "val_accuracy", "plateau_patience": 5,
+                "early_stop": "val_loss", "early_stop_mode": "min"}
+    return {**common, "epochs": 100, "monitor": main, "plateau_patience": 10,
+            "early_stop": "val_accuracy", "early_stop_mode": "max"}
+
+
+def skeleton_train_augmenter(training: TrainingProfile, label: str = "") -> Augmenter:
+    """The reference's train-only skeleton transforms of the supervised configs (see the module docstring)."""
+    layers = [TRAIN_AUGMENT] + ([training.augmentations[AUG_PIPELINE]] if AUG_PIPELINE in training.augmentations
+                                else [])
+    return Augmenter("skeleton", "reference", layers, label or AUG_PIPELINE)

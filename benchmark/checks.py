@@ -119,7 +119,8 @@ def check_method(cls: type[Method], data: Any = None) -> None:
     p.check(isinstance(getattr(cls, "name", None), str) and bool(cls.name), "needs a non-empty `name`")
     p.check(getattr(cls, "kind", None) in KINDS, f"`kind` must be one of {KINDS}, got {getattr(cls, 'kind', None)!r}")
     p.check(isinstance(cls.n_views, int) and cls.n_views >= 0, f"`n_views` must be an int >= 0, got {cls.n_views!r}")
-    p.check(cls.kind == "supervised" or cls.n_views >= 1, "self-supervised methods need n_views >= 1")
+    p.check(cls.kind == "supervised" or cls.n_views >= 1 or cls.all_defaults().get("epochs") == 0,
+            "self-supervised methods need n_views >= 1 (only a method that never trains may have none)")
     for key in cls.choices:
         p.check(key in cls.all_defaults(), f"choices names {key!r}, which is not a config key")
     for kind in cls.modality_defaults:
@@ -159,7 +160,8 @@ def check_method(cls: type[Method], data: Any = None) -> None:
         if pre is None:
             continue
         hist = pre.history
-        p.check(bool(hist) and all(math.isfinite(h.get("train_loss", float("nan"))) for h in hist),
+        finite = bool(hist) and all(math.isfinite(h.get("train_loss", float("nan"))) for h in hist)
+        p.check(finite or (not hist and pre.cfg.get("epochs") == 0),
                 f"{label}: training gave no finite train_loss ({hist[:1]})")
         encs = pre.encoders()
         p.check(bool(encs) and set(encs) <= set(info.shapes), f"{label}: encoders() must map data modalities "

@@ -105,7 +105,7 @@ class MultimodalData:
         else:
             parts["val"] = self._filter(name, spec["val"]) if spec["val"] else np.empty(0, dtype=np.int64)
         a, b, c = (set(parts[p].tolist()) for p in ("train", "val", "test"))
-        if a & b or a & c or b & c:
+        if (a & b and not spec.get("val_overlaps_train")) or a & c or b & c:
             raise DatasetError(f"split {name!r} of {self.name}: train/val/test parts share samples")
         key = spec.get("disjoint_on")
         if key:

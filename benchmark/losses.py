@@ -1,4 +1,5 @@
-"""Contrastive losses of the benchmark: NT-Xent (SimCLR), CMC, CMC-CMKM and MoCo's queue InfoNCE.
+"""Self-supervised losses of the benchmark: NT-Xent (SimCLR), CMC, CMC-CMKM, MoCo's queue InfoNCE, and (spec
+`more_methods_spec.md`) SICL, Barlow Twins, VICReg and BYOL.
 
 All losses take raw projections (they L2-normalise internally), are vectorised with masks (no per-anchor
 loops) and run in float32 (or float64 when given float64) even inside a bf16 autocast region, because
@@ -227,3 +228,138 @@ def pairwise_cmc(z: dict[str, torch.Tensor], tau: float, order: Sequence[str] | 
         for b in range(a + 1, len(names)):
             total = total + cmc_loss(z[names[a]], z[names[b]], tau)
     return total
+
+
+# -- the non-contrastive family and SICL (more_methods_spec.md) ---------------------------------------------------
+def batch_standardise(z: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Per-dimension (z - mean) / sqrt(biased var + eps) over the batch: BatchNorm without affine, batch statistics."""
+    z = _full(z).flatten(1)
+    return (z - z.mean(0)) / torch.sqrt(z.var(0, unbiased=False) + eps)
+
+
+def barlow_twins(z_a: torch.Tensor, z_b: torch.Tensor, lam: float = 5e-3, scale: float = 1.0) -> torch.Tensor:
+    """Barlow Twins (spec 2.1-2.2): with C = standardise(z_a)^T standardise(z_b) / N (cross-correlation, [D, D]),
+
+        L = scale * ( sum_i (1 - C_ii)^2 + lam * sum_{i != j} C_ij^2 ).
+
+    The standardisation always uses the batch's own statistics (the [NN] fork builds a fresh BatchNorm in every
+    call); N is the batch size (drop_last batches). scale=1 is [NN]'s; solo-learn uses 0.025.
+    """
+    with _no_autocast(z_a):
+        a, b = batch_standardise(z_a), batch_standardise(z_b)
+        c = a.T @ b / a.shape[0]
+        diag = torch.diagonal(c)
+        off = c.pow(2).sum() - diag.pow(2).sum()
+        return scale * ((1.0 - diag).pow(2).sum() + lam * off)
+
+
+def barlow_twins_multi(views: Sequence[Sequence[torch.Tensor]], lam: float = 5e-3, scale: float = 1.0) -> torch.Tensor:
+    """Cross-modal Barlow Twins (spec 2.2-2.3) over n modalities with two views each, `views[m] = (m1, m2)`:
+
+        L = sum_m BT(m1, m2) + sum_{m < m'} [ BT(m1, m'2) + BT(m2, m'1) ]      (a sum, as [NN] at n = 2)
+    """
+    total = barlow_twins(*views[0], lam, scale) * 0.0
+    for i, (a1, a2) in enumerate(views):
+        total = total + barlow_twins(a1, a2, lam, scale)
+        for b1, b2 in views[i + 1:]:
+            total = total + barlow_twins(a1, b2, lam, scale) + barlow_twins(a2, b1, lam, scale)
+    return total
+
+
+def _vicreg_variance(z: torch.Tensor, gamma: float = 1.0, eps: float = 1e-4) -> torch.Tensor:
+    """v(Z) = mean_j max(0, gamma - sqrt(Var(z^j) + eps)), unbiased variance."""
+    return F.relu(gamma - torch.sqrt(z.var(0, unbiased=True) + eps)).mean()
+
+
+def _vicreg_covariance(z: torch.Tensor) -> torch.Tensor:
+    """c(Z) = (1/D) sum_{i != j} C(Z)_ij^2 with C(Z) the unbiased covariance matrix."""
+    zc = z - z.mean(0)
+    cov = zc.T @ zc / (z.shape[0] - 1)
+    return (cov.pow(2).sum() - torch.diagonal(cov).pow(2).sum()) / z.shape[1]
+
+
+def vicreg_terms(zs: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The three VICReg terms over n >= 2 embeddings (views or modalities), spec 3.1-3.3:
+    invariance = mean over pairs of the MSE (mean over N*D), variance = mean over embeddings of v(Z),
+    covariance = mean over embeddings of c(Z)."""
+    if len(zs) < 2:
+        raise ValueError(f"VICReg needs at least two embeddings, got {len(zs)}")
+    z = [_full(t).flatten(1) for t in zs]
+    pairs = [(i, j) for i in range(len(z)) for j in range(i + 1, len(z))]
+    inv = torch.stack([F.mse_loss(z[i], z[j]) for i, j in pairs]).mean()
+    var = torch.stack([_vicreg_variance(t) for t in z]).mean()
+    cov = torch.stack([_vicreg_covariance(t) for t in z]).mean()
+    return {"invariance": inv, "variance": var, "covariance": cov}
+
+
+def vicreg(zs: Sequence[torch.Tensor], sim: float = 10.0, std: float = 25.0, cov: float = 1.0) -> torch.Tensor:
+    """VICReg in the official form (each variance term halved, i.e. their mean; the covariance terms summed):
+
+        L = sim * avg_pairs mse + std * avg_m v(Z_m) + 2 * cov * avg_m c(Z_m)
+
+    At two embeddings this is exactly the official / [NN] loss; defaults are [NN]'s configs (10 / 25 / 1),
+    the paper's are 25 / 25 / 1. Spec 3.1-3.3.
+    """
+    with _no_autocast(zs[0]):
+        t = vicreg_terms(zs)
+        return sim * t["invariance"] + std * t["variance"] + 2.0 * cov * t["covariance"]
+
+
+def byol_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """One BYOL direction (spec 4.1): mean over the batch of ||p/|p| - z/|z|||^2 = 2 - 2 cos(p, z); z is detached."""
+    with _no_autocast(p):
+        return (2.0 - 2.0 * (unit(p) * unit(z.detach())).sum(1)).mean()
+
+
+def byol_momentum(step: int, total_steps: int, base: float) -> float:
+    """BYOL's cosine-increasing target momentum tau_k = 1 - (1 - base) (cos(pi k / K) + 1) / 2 (1 at k = K)."""
+    if total_steps <= 0:
+        return base
+    k = min(max(step, 0), total_steps)
+    return 1.0 - (1.0 - base) * (math.cos(math.pi * k / total_steps) + 1.0) / 2.0
+
+
+def sicl_loss(views: Sequence[torch.Tensor], subjects: torch.Tensor, tau: float, tau_plus: float = 0.2,
+              labels: torch.Tensor | None = None) -> torch.Tensor:
+    """Subject-invariant contrastive loss exactly as olivesgatech/SICL computes it (spec 1.3-1.4).
+
+    views: n tensors [B, d] (augmented views, or modalities for the CMC-style form), rows ordered [view 1; view 2;
+    ...]; subjects: [B] subject ids. With s_rk = (cos_rk - max_k cos_rk) / tau (the row-max shift is part of the
+    loss), P(r) the other views of r's clip (SI-SupCon, `labels` given: every row of the same label), S(r) the
+    other rows of r's subject, D(r) the rows of other subjects, N = n (B - 1):
+
+        Pi   = exp(sum_r sum_{k in P(r)} s_rk)                          (one scalar per batch)
+        Ng_r = max((log sum_{S(r)} exp s_rk - tau_plus N Pi) / (1 - tau_plus), N exp(-1 / tau))
+        l_r  = log sum_{D(r)} exp s_rk - mean_{k in P(r)} (s_rk - Ng_k),   L = mean_r l_r.
+
+    The reference's HCL weight beta cancels exactly and is not a parameter. A batch of one subject has no
+    negatives (the reference raises): this raises a ValueError.
+    """
+    n, b = len(views), views[0].shape[0]
+    with _no_autocast(views[0]):
+        z = unit(torch.cat(list(views), dim=0))
+        logits = (z @ z.T) / tau
+        s = logits - logits.max(dim=1, keepdim=True).values.detach()
+        dev = z.device
+        rows = torch.arange(n * b, device=dev)
+        not_self = rows[:, None] != rows[None, :]
+        clip = rows % b
+        subj = subjects.to(dev).repeat(n)
+        same_subject = (subj[:, None] == subj[None, :]) & not_self
+        different = ~(subj[:, None] == subj[None, :])
+        if not bool(different.any(1).all()):
+            raise ValueError("SICL needs clips of at least two subjects in every batch (a batch from one subject has "
+                             "no negatives); use a larger batch or a split with several training subjects")
+        if labels is None:
+            pos = (clip[:, None] == clip[None, :]) & not_self
+        else:
+            lab = labels.to(dev).repeat(n)
+            pos = (lab[:, None] == lab[None, :]) & not_self
+        neg_inf = torch.tensor(float("-inf"), dtype=s.dtype, device=dev)
+        big_n = n * (b - 1)
+        pi = torch.exp(torch.where(pos, s, torch.zeros_like(s)).sum())
+        g = torch.logsumexp(torch.where(same_subject, s, neg_inf), dim=1)
+        ng = torch.clamp((g - tau_plus * big_n * pi) / (1.0 - tau_plus), min=big_n * math.exp(-1.0 / tau))
+        log_d = torch.logsumexp(torch.where(different, s, neg_inf), dim=1)
+        pos_term = torch.where(pos, s - ng[None, :], torch.zeros_like(s)).sum(1) / pos.sum(1).clamp(min=1)
+        return (log_d - pos_term).mean()

@@ -6,7 +6,8 @@ SimCLR teachers) first, builds
 the batched on-device augmenters, and runs `engine.fit` over the split's train part with batches built
 from indices into the in-memory data tensors (no data loader, no per-sample Python work).
 
-Batches handed to `Method.loss` are {"views", "x", "y", "index", "generator"} (see benchmark/contracts/method.py; the
+Batches handed to `Method.loss` are {"views", "x", "y", "index", "generator", "groups"} (see
+benchmark/contracts/method.py; the
 seeded augmentation generator is there for methods that augment inside their loss, e.g. the supervised
 baseline's train-only skeleton transforms). Validation runs every epoch on the split's val part, in full
 batches of the method's batch size (one batch of all when the val part is smaller): SSL methods report
@@ -97,6 +98,10 @@ class _BatchMaker:
         self.modalities = method.modalities_used()
         self.x = {m: data.modalities[m].to(device, torch.float32) for m in self.modalities}
         self.y = data.labels.to(device)
+        # group values as integer codes (any dtype the dataset records)
+        self.groups = {g: torch.as_tensor(np.unique(np.asarray(data.groups[g]), return_inverse=True)[1].reshape(-1),
+                                          dtype=torch.long, device=device)
+                       for g in getattr(method, "needs_groups", ())}
         self.n_views = int(getattr(method, "n_views", 0))
         info = method.info
         self.augmenters = build_augmenters({m: info.kinds[m] for m in self.modalities},
@@ -115,7 +120,8 @@ class _BatchMaker:
             views = [{m: stacked[m][v] for m in self.modalities} for v in range(self.n_views)]
         else:
             views = [dict(x) for _ in range(self.n_views)]
-        return {"views": views, "x": x, "y": self.y[index], "index": index, "generator": self.generator}
+        return {"views": views, "x": x, "y": self.y[index], "index": index, "generator": self.generator,
+                "groups": {g: t[index] for g, t in self.groups.items()}}
 
 
 def _as_split(data: Any, split: Any) -> Any:

@@ -82,6 +82,8 @@ def measure_step_times(plan: Any, device: str = "cpu", threads: int = 1, data_ro
             info = plan.datasets.get(u.dataset)
             if info is None:
                 continue
+            if not int(u.resolved.get("epochs", 1) or 0):
+                continue  # never trains (e.g. a random-init floor): nothing to time
             key = rate_key(u.method, u.resolved, info.shapes, dev.type, plan.precision, threads)
             if key not in cache:
                 try:

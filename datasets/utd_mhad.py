@@ -83,6 +83,13 @@ def clip_id(key: ClipKey) -> str:
     return f"a{key[0]}_s{key[1]}_t{key[2]}"
 
 
+# Rotating subject folds (`xsub_fold1`..`xsub_fold4`, family `xsub_folds`): fold k tests subjects 2k-1 and 2k,
+# validates on the next subject (cyclically) and trains on the other five; every subject is tested exactly once.
+SUBJECT_FOLDS = tuple(
+    ([2 * k - 1, 2 * k], 2 * k % 8 + 1, [s for s in range(1, 9) if s not in (2 * k - 1, 2 * k, 2 * k % 8 + 1)])
+    for k in range(1, 5))
+
+
 @DATASETS.register("utd_mhad")
 class UTDMHAD(DatasetPlugin):
     """UTD-MHAD inertial + skeleton clips read from the original .mat files."""
@@ -103,6 +110,16 @@ class UTDMHAD(DatasetPlugin):
         "xsub_6v2": SplitSpec(train={"subject": [1, 2, 3, 4, 5]}, val={"subject": [6]},
                               test={"subject": [7, 8]},
                               description="subjects 1-6 vs 7-8; subject 6 held out for validation"),
+        "sicl_reference": SplitSpec(train={"subject": [1, 3, 5, 7]}, val={"subject": [1, 3, 5, 7]},
+                                    test={"subject": [2, 4, 6, 8]}, disjoint_val=False, val_overlaps_train=True,
+                                    description="SICL's split (olivesgatech/SICL): train and validate on subjects "
+                                                "1, 3, 5, 7 (the same clips: validation is NOT subject-independent "
+                                                "and selects on training data), test on 2, 4, 6, 8"),
+        **{f"xsub_fold{k}": SplitSpec(train={"subject": train}, val={"subject": [val]}, test={"subject": test},
+                                      family="xsub_folds",
+                                      description=f"rotating subject fold {k} of 4: test {test}, validate on "
+                                                  f"{val}, train on {train}")
+           for k, (test, val, train) in enumerate(SUBJECT_FOLDS, start=1)},
     }
     default_split = "xsub"
     skeleton_norm = SkeletonNorm(anchor=2, scale_pair=(1, 2))  # spine; shoulder_center-spine distance

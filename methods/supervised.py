@@ -28,39 +28,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.augment import Augmenter
 from benchmark.backbones import FusionClassifier, LinearClassifier, build_encoder
+from benchmark.blocks import reference_schedule, skeleton_train_augmenter
 from benchmark.config import ConfigError
-from benchmark.contracts import ALL, DataInfo, Method, TrainingProfile
+from benchmark.contracts import ALL, DataInfo, Method
 from benchmark.registry import METHODS
-
-AUG_PIPELINE = "supervised_skeleton"  # the name under which a dataset's profile may change the train transforms
-TRAIN_AUGMENT = {
-    "jittering": {"sigma": 0.01, "probability": 1.0},
-    "crop_and_resize": {"min_p": 0.7, "max_p": 1.0, "probability": 1.0},
-    "scaling": {"apply": False},
-    "rotation": {"apply": True, "start": -5, "end": 5, "step": 1, "probability": 1.0},
-    "shear": {"apply": False},
-}
-
-
-def reference_schedule(main_metric: str, fused: bool) -> dict[str, Any]:
-    """The reference's epochs, plateau, early-stopping and selection settings (selection on val_<main metric>)."""
-    main = "val_" + ("f1" if str(main_metric).lower() in ("f1", "f1_macro") else "accuracy")
-    common = {"scheduler": "plateau", "monitor_mode": "max", "select": main, "select_mode": "max",
-              "early_stop_patience": 50, "batch_size": 64}
-    if fused:
-        return {**common, "epochs": 100, "monitor": "val_accuracy", "plateau_patience": 5,
-                "early_stop": "val_loss", "early_stop_mode": "min"}
-    return {**common, "epochs": 100, "monitor": main, "plateau_patience": 10,
-            "early_stop": "val_accuracy", "early_stop_mode": "max"}
-
-
-def skeleton_train_augmenter(training: TrainingProfile, label: str = "") -> Augmenter:
-    """The reference's train-only skeleton transforms of the supervised configs (see the module docstring)."""
-    layers = [TRAIN_AUGMENT] + ([training.augmentations[AUG_PIPELINE]] if AUG_PIPELINE in training.augmentations
-                                else [])
-    return Augmenter("skeleton", "reference", layers, label or AUG_PIPELINE)
 
 
 @METHODS.register("supervised")

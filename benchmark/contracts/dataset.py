@@ -77,6 +77,10 @@ class SplitSpec:
       every class's train clips (at least one clip of a class with two or more) becomes the validation part,
       drawn with `val_seed` (recorded with the split).
     `disjoint_on=None` checks no group (only that the parts share no clip).
+    `val_overlaps_train=True` allows validation clips that are also training clips (a published protocol that
+    validates on its training subjects, e.g. SICL's); its description must say so. Test stays disjoint.
+    `family` names a group of splits that together form one protocol (e.g. rotating subject folds): the report
+    aggregates a family's splits as one result, each split a fold.
     """
 
     train: Mapping[str, Sequence[int]]
@@ -87,6 +91,8 @@ class SplitSpec:
     val_fraction: float | None = None
     val_seed: int = 0
     disjoint_val: bool = True  # keep the `disjoint_on` group apart between train and val as well
+    val_overlaps_train: bool = False
+    family: str | None = None
 
     def __post_init__(self) -> None:
         if self.val_fraction is not None:
@@ -97,6 +103,9 @@ class SplitSpec:
                 raise DatasetError(f"SplitSpec.val_fraction must be in (0, 1), got {self.val_fraction!r}")
         if not self.test:
             raise DatasetError("a SplitSpec needs a test filter")
+        if self.val_overlaps_train and self.disjoint_val:
+            raise DatasetError("a SplitSpec with val_overlaps_train=True must set disjoint_val=False (its validation "
+                               "part shares the training groups)")
 
     def groups_used(self) -> set[str]:
         """Every group key the split reads."""
@@ -106,7 +115,8 @@ class SplitSpec:
     def describe(self) -> dict[str, Any]:
         return {"train": dict(self.train), "val": dict(self.val), "test": dict(self.test),
                 "disjoint_on": self.disjoint_on, "description": self.description,
-                "val_fraction": self.val_fraction, "val_seed": self.val_seed, "disjoint_val": self.disjoint_val}
+                "val_fraction": self.val_fraction, "val_seed": self.val_seed, "disjoint_val": self.disjoint_val,
+                "val_overlaps_train": self.val_overlaps_train, "family": self.family}
 
 
 @dataclass(frozen=True)

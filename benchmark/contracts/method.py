@@ -18,6 +18,7 @@ The batch handed to `loss` is a dict:
 - "x": {modality: un-augmented tensor [B, ...]};
 - "y": labels [B] (only supervised methods may use them);
 - "index": dataset indices [B];
+- "groups": {group: LongTensor [B]} for each group the method declares in `needs_groups` (e.g. "subject");
 - "generator": the seeded torch.Generator of the run (for a method's own random draws).
 """
 from __future__ import annotations
@@ -58,6 +59,7 @@ class DataInfo:
     training: TrainingProfile = field(default_factory=TrainingProfile)
     dataset: str = ""
     train_size: int | None = None  # clips in the train part of the split (None: unknown)
+    groups: tuple[str, ...] = ()  # the grouping keys the data records (e.g. "subject")
 
     @property
     def layouts(self) -> dict[str, str]:
@@ -79,6 +81,7 @@ class DataInfo:
             training=data.meta.get("training") or TrainingProfile(),
             dataset=data.name,
             train_size=None if split is None else int(len(split.train)),
+            groups=tuple(sorted(data.groups)),
         )
 
 
@@ -102,6 +105,7 @@ class Method(nn.Module):
     modality_kinds: ClassVar[tuple[str, ...] | None] = None  # kinds the method can use (None: any)
     min_modalities: ClassVar[int] = 2  # multimodal methods: how many modalities they need at least
     choices: ClassVar[dict[str, tuple[Any, ...]]] = {}  # allowed values for enumerated keys
+    needs_groups: ClassVar[tuple[str, ...]] = ()  # group keys the batches must carry (batch["groups"])
 
     # -- configuration ------------------------------------------------------------------------
     @classmethod
@@ -129,6 +133,10 @@ class Method(nn.Module):
     def applicability(cls, info: DataInfo) -> str | None:
         """Why this method cannot run on this data (None: it can)."""
         usable = cls.usable_modalities(info)
+        missing = [g for g in cls.needs_groups if g not in info.groups]
+        if missing:
+            return (f"needs the {', '.join(repr(g) for g in missing)} group of every clip, which "
+                    f"{info.dataset or 'the data'} does not record (it records {list(info.groups) or 'no groups'})")
         if "modality" in cls.all_defaults():
             return None if cls.modality_options(info) else \
                 f"needs a modality of kind {', '.join(cls.modality_kinds or ())}; the data has {info.kinds}"
