@@ -135,7 +135,7 @@ class CrossModalProjections(Method):
 
 # -- the reference's supervised training (methods/supervised.py documents it) --------------------------------
 AUG_PIPELINE = "supervised_skeleton"  # the name under which a dataset's profile may change the train transforms
-TRAIN_AUGMENT = {
+TRAIN_AUGMENT: dict[str, dict[str, Any]] = {
     "jittering": {"sigma": 0.01, "probability": 1.0},
     "crop_and_resize": {"min_p": 0.7, "max_p": 1.0, "probability": 1.0},
     "scaling": {"apply": False},
@@ -158,6 +158,6 @@ def reference_schedule(main_metric: str, fused: bool) -> dict[str, Any]:
 
 def skeleton_train_augmenter(training: TrainingProfile, label: str = "") -> Augmenter:
     """The reference's train-only skeleton transforms of the supervised configs (see the module docstring)."""
-    layers = [TRAIN_AUGMENT] + ([training.augmentations[AUG_PIPELINE]] if AUG_PIPELINE in training.augmentations
-                                else [])
+    layers: list[Any] = [TRAIN_AUGMENT] + ([training.augmentations[AUG_PIPELINE]]
+                                           if AUG_PIPELINE in training.augmentations else [])
     return Augmenter("skeleton", "reference", layers, label or AUG_PIPELINE)

@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocols", nargs="+", metavar="NAME",
                    help="only these protocols or protocol variants, e.g. knn, paper_head[bn_mode=frozen]")
     p.add_argument("--seeds", nargs="+", metavar="SEED", help="seeds to run, e.g. 0,1,2 or 0-4")
+    p.add_argument("--split", metavar="NAME",
+                   help="run on this split (or every split of this family, e.g. xsub_folds) instead of each "
+                        "dataset's default (see --list)")
     p.add_argument("--epochs-scale", type=_positive_float, metavar="X",
                    help="multiply every epoch count of the suite by X (at least 1 epoch)")
     p.add_argument("--results", type=Path, metavar="DIR", help="results folder (default: results/<suite>)")
@@ -135,7 +138,9 @@ def list_plugins(out: Callable[[str], None] = print) -> None:
             except Exception as exc:
                 where = f"unavailable ({exc})"
         mods = ", ".join(f"{m} ({spec.kind})" for m, spec in cls.modalities.items())
-        out(f"  {name:<12} modalities {mods}; splits {', '.join(cls.splits)}; main metric "
+        families = sorted({f for f in (getattr(sp, "family", None) for sp in cls.splits.values()) if f})
+        fam = f" (families: {', '.join(families)})" if families else ""
+        out(f"  {name:<12} modalities {mods}; splits {', '.join(cls.splits)}{fam}; main metric "
             f"{cls.training.main_metric}; {where}")
     out("methods (kind: variants):")
     for name, cls in METHODS.items():
@@ -219,7 +224,8 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         except argparse.ArgumentTypeError as exc:
             parser.error(str(exc))
         suite = narrow(get_suite(args.suite), datasets=_names(args.datasets), methods=_names(args.methods),
-                       protocols=_names(args.protocols), seeds=seeds, epochs_scale=args.epochs_scale)
+                       protocols=_names(args.protocols), seeds=seeds, epochs_scale=args.epochs_scale,
+                       split=args.split)
         results_dir = args.results or Path("results") / suite.name
         if args.report_only:
             if not (results_dir / "records").is_dir():

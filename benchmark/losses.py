@@ -258,12 +258,12 @@ def barlow_twins_multi(views: Sequence[Sequence[torch.Tensor]], lam: float = 5e-
 
         L = sum_m BT(m1, m2) + sum_{m < m'} [ BT(m1, m'2) + BT(m2, m'1) ]      (a sum, as [NN] at n = 2)
     """
-    total = barlow_twins(*views[0], lam, scale) * 0.0
+    terms = []
     for i, (a1, a2) in enumerate(views):
-        total = total + barlow_twins(a1, a2, lam, scale)
+        terms.append(barlow_twins(a1, a2, lam, scale))
         for b1, b2 in views[i + 1:]:
-            total = total + barlow_twins(a1, b2, lam, scale) + barlow_twins(a2, b1, lam, scale)
-    return total
+            terms += [barlow_twins(a1, b2, lam, scale), barlow_twins(a2, b1, lam, scale)]
+    return torch.stack(terms).sum()
 
 
 def _vicreg_variance(z: torch.Tensor, gamma: float = 1.0, eps: float = 1e-4) -> torch.Tensor:

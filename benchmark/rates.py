@@ -79,7 +79,7 @@ def measure_step_times(plan: Any, device: str = "cpu", threads: int = 1, data_ro
     with training_numerics(threads, plan.precision):
         for k in todo:
             u = plan.units[k]
-            info = plan.datasets.get(u.dataset)
+            info = plan.dataset_of(u.dataset, u.split)
             if info is None:
                 continue
             if not int(u.resolved.get("epochs", 1) or 0):

@@ -232,6 +232,7 @@ def narrow(
     protocols: Sequence[str] | None = None,
     seeds: Sequence[int] | None = None,
     epochs_scale: float | None = None,
+    split: str | None = None,
 ) -> Suite:
     """A copy of `suite` restricted (or redirected) to the given names; unknown names list the valid ones."""
     changes: dict[str, Any] = {}
@@ -256,4 +257,10 @@ def narrow(
         changes["seeds"] = tuple(dict.fromkeys(seeds))
     if epochs_scale is not None:
         changes["shrink"] = suite.shrink.scaled(epochs_scale)
+    if split:
+        names = {n for d in changes.get("datasets", suite.datasets) for n, spec in DATASETS.get(d).splits.items()
+                 for n in (n, getattr(spec, "family", None)) if n}
+        if split not in names:
+            raise SuiteError(unknown_name_message("split", split, sorted(names)))
+        changes["split"] = split
     return replace(suite, **changes)

@@ -6,11 +6,13 @@ learned anything).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from torch import nn
 
 from benchmark.backbones import build_encoder
+from benchmark.config import ConfigError
 from benchmark.contracts import DataInfo, Method
 from benchmark.registry import METHODS
 
@@ -23,6 +25,13 @@ class RandomInit(Method):
     kind = "unimodal"
     n_views = 0
     defaults = {"modality": "inertial", "epochs": 0}
+
+    @classmethod
+    def resolve_config(cls, info: DataInfo, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """As Method.resolve_config, with 0 epochs whatever a dataset's profile says (asking for more is an error)."""
+        if overrides and overrides.get("epochs", 0) != 0:
+            raise ConfigError(f"random_init never trains: epochs must be 0, got {overrides['epochs']!r}")
+        return {**super().resolve_config(info, overrides), "epochs": 0}
 
     def __init__(self, info: DataInfo, cfg: dict[str, Any], deps: dict[str, Method] | None = None) -> None:
         super().__init__(info, cfg, deps)

@@ -2,7 +2,8 @@
 
 - `fx_acc_only`: one inertial modality named 'acc', a predefined train/test split with a stratified
   validation carve-out, no subject ids at all;
-- `fx_two_imus`: two inertial modalities named freely ('wrist', 'ankle'), cross-subject split;
+- `fx_two_imus`: two inertial modalities named freely ('wrist', 'ankle'), cross-subject split and a family of
+  two subject folds ('folds');
 - `fx_three`: three modalities ('wrist' and 'ankle' inertial, 'body' skeleton), its own training profile.
 
 They are registered only inside tests (`registered()`), so other tests never see them.
@@ -71,7 +72,12 @@ class TwoImus(_Generated):
     name = "fx_two_imus"
     modalities = {"wrist": ModalitySpec("inertial", channels=6, rate_hz=50.0),
                   "ankle": ModalitySpec("inertial", channels=3, rate_hz=30.0)}
-    splits = {"xsub": SplitSpec(train={"subject": [1, 2, 3, 4]}, val={"subject": [5]}, test={"subject": [6]})}
+    splits = {"xsub": SplitSpec(train={"subject": [1, 2, 3, 4]}, val={"subject": [5]}, test={"subject": [6]}),
+              # a family of two folds that test disjoint subjects (together every subject but none twice)
+              "fold1": SplitSpec(train={"subject": [1, 2, 3]}, val={"subject": [4]}, test={"subject": [5, 6]},
+                                 family="folds"),
+              "fold2": SplitSpec(train={"subject": [4, 5, 6]}, val={"subject": [3]}, test={"subject": [1, 2]},
+                                 family="folds")}
     default_split = "xsub"
 
     def read(self, folder: Path | None) -> RawData:

@@ -346,7 +346,9 @@ def test_latex_is_escaped(report):
 
 def test_figures_written(report):
     root, written = report
-    names = sorted(p.name for p in written if p.suffix == ".png")
+    names = sorted(p.name for p in written if p.suffix == ".png" and not p.name.startswith("pairwise_"))
+    pairwise = sorted(p.name for p in written if p.name.startswith("pairwise_"))
+    assert pairwise and all(n.replace("pairwise_", "bars_") in names or "semisup" in n for n in pairwise)
     assert names == sorted([
         "bars_mmact_xsub_paper_head.png", "bars_utd_mhad_xsub_knn.png", "bars_utd_mhad_xsub_paper_head.png",
         "bars_utd_mhad_xsub_retrieval.png", "confusion_utd_mhad_xsub_paper_head_cmc.png",
@@ -426,7 +428,11 @@ def test_paper_table(report):
                                             for line in utd.splitlines() if line.startswith("| "))}
     assert lines[("Multimodal", "CMC-CMKM (cmc_cmkm)")] == ["97.67", "97.24 ± 0.56 (n=5)", "-0.43"]
     assert lines[("Multimodal", "CMC (cmc)")] == ["96.04", "97.18 ± 0.45 (n=5)", "+1.14"]
-    assert lines[("Multimodal", "Supervised (supervised[all])")] == ["97.21", "97.21 (n=1)", "+0.00"]
+    assert lines[("Multimodal", "Supervised, end-to-end fusion (reference supervised_training_mm.py) "
+                                "(supervised[all])")] == ["97.21", "97.21 (n=1)", "+0.00"]
+    assert lines[("Multimodal", "Supervised, frozen unimodal encoders + fusion head (reference "
+                                "supervised_training_mm.py --pre_trained_paths) (supervised_fusion)")] == \
+        ["97.21", "not run", "–"]
     assert lines[("Skeleton", "Supervised (supervised[skeleton])")] == ["94.65", "not run", "–"]
     p = sst.ttest_rel(ACC_CMKM, ACC_CMC).pvalue
     assert (f"cmc_cmkm vs cmc (accuracy, paired over seeds): mean difference +0.06 points (published: +1.63), "

@@ -87,7 +87,7 @@ def test_published_table_is_read_from_the_data_file():
     assert paper.PUBLISHED_FILE.parent == REPORT_DIR and table.rows == paper.PUBLISHED
     assert (paper.PAPER_PROTOCOL, paper.HEADLINE_PAIR, paper.SOURCE) == (
         table.protocol, table.headline_pair, table.source)
-    assert len(table.rows) == 7 and all(len(r.values) == 3 for r in table.rows)
+    assert len(table.rows) == 8 and all(len(r.values) == 3 for r in table.rows)
     for row in table.rows:
         assert {d for d, _ in row.values} <= set(table.metric)
         assert all(isinstance(v, float) for v in row.values.values())

@@ -54,7 +54,7 @@ def test_suite_definitions() -> None:
     assert smoke.datasets == ("synthetic",) and smoke.seeds == (0, 1) and smoke.shrink.epochs_cap == 1
     assert smoke.variant_specs() == all_variant_specs() and smoke.protocol_names() == PROTOCOLS.names()
     assert quick.fallback_dataset == "synthetic" and quick.shrink.epochs_scale == 0.05
-    assert quick.variant_specs() == list(PAPER_VARIANTS) and quick.seeds == (0,)
+    assert quick.variant_specs() == all_variant_specs() and quick.seeds == (0,)
     assert full.seeds == (0, 1, 2, 3, 4) and full.shrink == Shrink() and full.protocols is None
     assert full.methods is None and full.datasets == ("utd_mhad",)
     assert paper.variant_specs() == list(PAPER_VARIANTS) and paper.protocol_names() == ["paper_head"]
@@ -105,8 +105,8 @@ def test_epochs_scale_multiplies_every_epoch_count(tmp_path: Path) -> None:
 def test_paper_suite_plan_on_utd_mhad(utd_root: Path, tmp_path: Path) -> None:
     plan = plan_suite(get_suite("paper"), tmp_path, data_root=str(utd_root))
     assert plan.datasets["utd_mhad"].sizes == {"train": 323, "val": 108, "test": 430}
-    assert len(plan.cells) == 7 * 5 and len(plan.todo) == 35  # 5 seeds
-    assert len(plan.units) == 35  # CMC-CMKM's SimCLR teachers are the benchmarked SimCLR units
+    assert len(plan.cells) == 8 * 5 and len(plan.todo) == 40  # 5 seeds
+    assert len(plan.units) == 40  # CMKM's SimCLR teachers and supervised_fusion's encoders are benchmarked units
     by_variant = {(u.variant, u.seed): u for u in plan.units.values()}
     simclr_i, simclr_s, kmkm = (by_variant[(v, 0)] for v in ("simclr[inertial]", "simclr[skeleton]", "cmc_cmkm"))
     assert (simclr_i.resolved["batch_size"], simclr_i.resolved["temperature"], simclr_i.resolved["epochs"]) == \

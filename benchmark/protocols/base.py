@@ -3,7 +3,7 @@
 A protocol gets a `Pretrained` (trained method + its encoders), the data, a `Split`, its resolved config
 and a seed, and returns an `EvalResult`. Rules every protocol follows:
 - model selection and early stopping look at the validation part only; the test part is encoded and
-  scored once, after training;
+  scored once, after training (enforced at run time: `benchmark.protocols.split_guard`);
 - all training goes through `benchmark.engine.fit`;
 - the pretrained encoders are never mutated (protocols that train or adapt them work on deep copies), because
   the same checkpoint is reused by every protocol of a (dataset, split, method, config, seed).
@@ -25,6 +25,7 @@ from benchmark.blocks import frozen_copy
 from benchmark.config import ConfigError, resolve
 from benchmark.engine import FitResult, TrainConfig, autocast_for, fit
 from benchmark.metrics import accuracy, classification_scores, f1_macro, l2_normalize
+from benchmark.protocols.split_guard import guard_run, note_read
 
 if TYPE_CHECKING:  # imported for annotations only: pretrain imports the method machinery
     from benchmark.contracts.method import DataInfo
@@ -40,13 +41,15 @@ class EvalResult:
     """What a protocol returns: flat metrics (fractions), per-class scores and JSON-serialisable artifacts.
 
     `predictions` are the predicted labels of the split's test clips, in the order of `split.test`, behind the
-    main metrics (set by `scored`); the runner stores them per clip in the record (`test_predictions`).
+    main metrics (set by `scored`); the runner stores them per clip in the record (`test_predictions`), with
+    `query_ap` (retrieval protocols: per-query average precision in the main space) as its "ap" list.
     """
 
     metrics: dict[str, float]
     per_class: dict[str, dict[str, float]] = field(default_factory=dict)
     artifacts: dict[str, Any] = field(default_factory=dict)
     predictions: list[int] | None = None
+    query_ap: list[float | None] | None = None  # retrieval: each test query's average precision (None: no relevant item)
 
 
 class Protocol:
@@ -57,6 +60,13 @@ class Protocol:
     choices: ClassVar[dict[str, tuple[Any, ...]]] = {}  # allowed values of enumerated keys
     types: ClassVar[dict[str, tuple[type, ...]]] = {}  # accepted types where the default's type is not enough
     kinds: ClassVar[tuple[str, ...]] = KINDS  # method kinds the protocol applies to
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every protocol's `run` reads the test split exactly once (benchmark.protocols.split_guard)."""
+        super().__init_subclass__(**kwargs)
+        run = cls.__dict__.get("run")
+        if run is not None and not getattr(run, "__mmhar_guarded__", False):
+            cls.run = guard_run(run)  # type: ignore[method-assign]
 
     @classmethod
     def resolve_config(cls, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -125,7 +135,8 @@ def check_split(split: "Split", *, need_val: bool = True) -> None:
 
 def gather(data: "MultimodalData", idx: np.ndarray, modalities: Sequence[str],
            device: torch.device) -> dict[str, torch.Tensor]:
-    """{modality: data rows `idx`} on `device`."""
+    """{modality: data rows `idx`} on `device` (checked by the test-split guard)."""
+    note_read(idx)
     index = torch.as_tensor(np.asarray(idx), dtype=torch.long)
     out = {}
     for m in modalities:

@@ -20,11 +20,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from benchmark.engine import ConfigError, resolve_device
-from benchmark.metrics import knn_predict, l2_normalize, retrieval_metrics
+from benchmark.metrics import average_precision, knn_predict, l2_normalize, retrieval_metrics
 from benchmark.protocols.base import (
     EvalResult,
     Protocol,
@@ -116,6 +117,8 @@ class Retrieval(Protocol):
             without[space] = int(res.pop("queries_without_relevant"))
             metrics.update(prefixed(res, space))
         result = scored(y_qry, knn_predict(sims[main], y_gal, 1, data.num_classes), data.class_names)
+        ap = average_precision(sims[main], y_qry, y_gal)  # per query, in the order of split.test
+        result.query_ap = [None if np.isnan(v) else round(float(v), 6) for v in np.asarray(ap, dtype=float)]
         main_scores = {k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith(main + "/")}
         result.metrics = {**result.metrics, **main_scores, **metrics}
         result.artifacts["precision_at_k"] = {str(k): main_scores[f"p@{k}"] for k in cfg["ks"]}

@@ -177,6 +177,39 @@ def bootstrap_table(rows: Mapping[str, Mapping[int, Any]], metric: str, seed: in
     return out
 
 
+def pairwise_superiority(rows: Mapping[str, Mapping[int, Any]], metric: str, seed: int, n_classes: int,
+                         n_boot: int = N_BOOT) -> dict[tuple[str, str], float]:
+    """{(a, b): P(a > b)} for every ordered pair of rows, over paired replicates: the seeds both rows have
+    (resampled) and the test subjects (resampled, same draws for both; seeds-only rows: seeds alone). Ties
+    count one half; nan where the pair shares no seed, or fewer than MIN_SEEDS_SEED_ONLY under seeds only."""
+    rng = np.random.default_rng(seed)
+    labels = sorted(rows)
+    clip_level = bool(labels) and all(isinstance(v, Predictions) for lab in labels for v in rows[lab].values())
+    units = np.zeros(0, dtype=np.int64)
+    weights = np.zeros((n_boot, 0))
+    if clip_level:
+        units = np.unique(np.concatenate([p.unit for lab in labels for p in rows[lab].values()]))
+        weights = rng.multinomial(len(units), np.full(len(units), 1.0 / len(units)), size=n_boot).astype(float)
+    out: dict[tuple[str, str], float] = {}
+    for i, a in enumerate(labels):
+        for b in labels[i + 1:]:
+            shared = sorted(set(rows[a]) & set(rows[b]))
+            if not shared or (not clip_level and len(shared) < MIN_SEEDS_SEED_ONLY):
+                out[(a, b)] = out[(b, a)] = math.nan
+                continue
+            draws = rng.integers(0, len(shared), size=(n_boot, len(shared)))
+            if clip_level:
+                va = _metric_replicates([rows[a][s] for s in shared], metric, draws, weights, units, n_classes)
+                vb = _metric_replicates([rows[b][s] for s in shared], metric, draws, weights, units, n_classes)
+            else:
+                va = np.asarray([float(rows[a][s]) for s in shared])[draws].mean(1)
+                vb = np.asarray([float(rows[b][s]) for s in shared])[draws].mean(1)
+            d = va - vb
+            p = float(np.mean((d > TOLERANCE) + 0.5 * (np.abs(d) <= TOLERANCE)))
+            out[(a, b)], out[(b, a)] = p, 1.0 - p
+    return out
+
+
 def rank(means: Mapping[str, float]) -> list[str]:
     """Labels by mean, best first; means within TOLERANCE of their neighbour rank as equal (then by label);
     nan last."""

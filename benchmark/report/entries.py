@@ -53,6 +53,7 @@ class Entry:
     main_metric: str | None  # as stated by the record, if it states one
     method_cfg: dict[str, Any] = field(default_factory=dict)  # the cell's method overrides (modality included)
     predictions: dict[str, Any] | None = None  # the record's per-clip `test_predictions` (None in older records)
+    provenance: tuple[str, ...] = ()  # code version, device type, precision, data fingerprint (`provenance`)
 
 
 @dataclass
@@ -234,7 +235,12 @@ def collect(results_dir: Path, allow_mixed: bool = False) -> ResultSet:
             per_class=dict(rec.get("per_class") or {}), artifacts=dict(rec.get("artifacts") or {}),
             main_metric=metric_name(rec.get("main_metric") or c.get("main_metric")),
             method_cfg=dict(c.get("method_cfg") or {}),
-            predictions=rec.get("test_predictions") or None,
+            predictions=rec.get("test_predictions") or None, provenance=provenance(rec),
         ))
+    from benchmark.report.folds import family_entries
+
+    pooled, unpooled = family_entries(entries, allow_mixed)
+    entries.extend(pooled)
+    dropped = sorted(dropped + unpooled)
     return ResultSet(entries, n_files=len(pairs), superseded=len(pairs) - len(kept) - len(dropped),
                      dropped=dropped, mixed=mixed)

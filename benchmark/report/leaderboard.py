@@ -144,6 +144,14 @@ def _leaderboards(rs: ResultSet, alpha: float) -> list[Leaderboard]:
     return out
 
 
+def pairwise(rs: ResultSet, board: Leaderboard) -> dict[tuple[str, str], float]:
+    """{(a, b): P(a > b)} on a leaderboard's main metric (bootstrap.pairwise_superiority, seeded by the table)."""
+    tid = (board.dataset, board.split, board.table)
+    return bootstrap.pairwise_superiority(bootstrap_inputs(rs, tid, board.main_metric),
+                                          board.main_metric, bootstrap.table_seed(*tid, board.main_metric, "pairwise"),
+                                          _n_classes(rs, tid))
+
+
 def split_metric(name: str) -> tuple[str, str]:
     """'fused/p@5' -> ('fused', 'p@5'); an unprefixed 'p@5' -> ('main', 'p@5')."""
     if "/" in name:

@@ -1,4 +1,5 @@
-"""Figures of a results folder (seaborn style, PNG): curves over a swept budget, bar charts, seed-averaged
+"""Figures of a results folder (seaborn style, PNG): curves over a swept budget, bar charts, pairwise
+P(A > B) heat maps from the paired bootstrap, seed-averaged
 confusion matrices, retrieval precision@k and 2-D embedding maps.
 
 Figures are drawn on standalone `matplotlib.figure.Figure` objects with the Agg canvas (no pyplot state,
@@ -191,6 +192,23 @@ def plot_embeddings(maps: dict[str, tuple[np.ndarray, list, int]], title: str, p
 # ----------------------------------------------------------------------------------------------------
 # All figures of a results set
 # ----------------------------------------------------------------------------------------------------
+def plot_pairwise(board: leaderboard.Leaderboard, probs: dict[tuple[str, str], float], path: Path) -> Path:
+    """Heat map of P(row > column) from the paired bootstrap, rows and columns in leaderboard order."""
+    labels = [lab for lab, _ in board.rows]
+    mat = np.array([[math.nan if a == b else probs.get((a, b), math.nan) for b in labels] for a in labels])
+    side = 1.2 + 0.55 * len(labels)
+    fig = _new_figure(side + 1.5, side)
+    ax = fig.add_subplot()
+    sns.heatmap(mat, ax=ax, vmin=0, vmax=1, cmap="vlag", annot=len(labels) <= 14, fmt=".2f", square=True,
+                xticklabels=labels, yticklabels=labels, cbar_kws={"label": "P(row > column)"},
+                annot_kws={"fontsize": 7})
+    ax.set_title(_title(board.dataset, board.split, f"{board.table}: P(row > column), {board.main_metric}"))
+    ax.tick_params(axis="x", rotation=60, labelsize=8)
+    ax.tick_params(axis="y", rotation=0, labelsize=8)
+    ax.grid(False)
+    return _save(fig, path)
+
+
 def plot_all(rs: entries.ResultSet, fig_dir: Path) -> list[Path]:
     """Draw every figure the records support into `fig_dir`; returns the written paths (sorted)."""
     fig_dir = Path(fig_dir)
@@ -208,6 +226,13 @@ def plot_all(rs: entries.ResultSet, fig_dir: Path) -> list[Path]:
                 continue
             name = slug("bars", board.dataset, board.split, board.table) + ".png"
             written.append(plot_bars(board, colors, fig_dir / name))
+        for board in leaderboard.leaderboards(rs):
+            if len(board.rows) < 2:
+                continue
+            probs = leaderboard.pairwise(rs, board)
+            if any(not math.isnan(v) for v in probs.values()):
+                name = slug("pairwise", board.dataset, board.split, board.table) + ".png"
+                written.append(plot_pairwise(board, probs, fig_dir / name))
         heads = {e.table for e in rs.entries if e.protocol in CONFUSION_PROTOCOLS}
         for (dataset, split, table, label), (mat, names, n) in figure_data.mean_confusions(rs, heads).items():
             if (dataset, split, table) in swept:

@@ -166,6 +166,15 @@ def intro_line(rs: ResultSet) -> str:
             f"{DAGGER} = that interval contains 0; n/a = not enough data.")
 
 
+def _pooled_note(rs: ResultSet, board: Leaderboard) -> str:
+    """For a split family's table: which folds it pools (see benchmark.report.folds)."""
+    folds = sorted({f for e in rs.by_table().get((board.dataset, board.split, board.table), [])
+                    for f in e.artifacts.get("folds", [])})
+    return (f" Pooled over the folds {', '.join(folds)}: every test subject once per seed; accuracy and "
+            f"macro-F1 on the pooled test predictions, the interval resamples seeds and all folds' test subjects."
+            if folds else "")
+
+
 def leaderboard_markdown(rs: ResultSet, suite: str | None = None) -> str:
     """The whole leaderboard as one Markdown document: one section per table, then further metrics."""
     title = f"# Leaderboard: suite `{suite}`" if suite else "# Leaderboard"
@@ -173,8 +182,8 @@ def leaderboard_markdown(rs: ResultSet, suite: str | None = None) -> str:
     for board in leaderboards(rs):
         headers, rows = _board_rows(board, _md_value, lambda s: s)
         parts += [f"## {table_title(board.dataset, board.split, board.table)}", "",
-                  f"Main metric: {METRIC_TITLES.get(board.main_metric, board.main_metric)}.", "",
-                  _tab(headers, rows, "github"), ""]
+                  f"Main metric: {METRIC_TITLES.get(board.main_metric, board.main_metric)}.{_pooled_note(rs, board)}",
+                  "", _tab(headers, rows, "github"), ""]
     secondary = secondary_tables(rs)
     if secondary:
         parts += ["## Further metrics", "", ("Mean ± std over seeds in %; **bold** = best mean of the column "

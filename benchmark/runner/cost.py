@@ -96,8 +96,8 @@ def estimate_seconds(plan: "Plan", device: str, workers: int = 1,
         u = plan.units[k]
         if k in plan.cached:
             per_unit[k] = 0.0
-        elif k in step_times and u.dataset in plan.datasets:
-            sizes = plan.datasets[u.dataset].sizes
+        elif k in step_times and plan.dataset_of(u.dataset, u.split) is not None:
+            sizes = plan.dataset_of(u.dataset, u.split).sizes  # type: ignore[union-attr]
             per_unit[k] = rates.unit_seconds(u, sizes, step_times[k])
             unit_rate[k] = rates.flop_rate(u, sizes, step_times[k])
         else:

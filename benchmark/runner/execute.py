@@ -66,7 +66,7 @@ def work_unit(plan: Plan, unit_key: str, cells: list[Cell], settings: RunSetting
     env["MMHAR_QUIET"] = "1"
     return WorkUnit(
         unit=unit_key, units=chain, cells=list(cells), results_dir=str(plan.results_dir.resolve()),
-        data_root=plan.datasets[unit.dataset].root if unit.dataset in plan.datasets else settings.data_root,
+        data_root=getattr(plan.dataset_of(unit.dataset, unit.split), "root", None) or settings.data_root,
         device=settings.device, threads=settings.threads, precision=plan.precision, fail_fast=settings.fail_fast,
         registrations=sorted(set(regs)), env=env,
     )

@@ -57,6 +57,12 @@ class Plan:
         deps = self.units[key].deps.values()
         return 0 if not deps else 1 + max(self.depth(d) for d in deps)
 
+    def dataset_of(self, dataset: str, split: str) -> "DatasetInfo | None":
+        """The planned DatasetInfo of (dataset, split) (keyed by the dataset, or 'dataset/split' when a suite
+        runs several splits of one dataset)."""
+        info = self.datasets.get(f"{dataset}/{split}") or self.datasets.get(dataset)
+        return info if info is not None and info.split == split else None
+
     def stages(self) -> list[list[str]]:
         """Needed units grouped by dependency depth: each stage only needs checkpoints of earlier stages."""
         by_depth: dict[int, list[str]] = {}

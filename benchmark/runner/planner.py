@@ -24,6 +24,18 @@ from benchmark.runner.units import CODE_VERSION, Cell, DatasetInfo, PretrainUnit
 from benchmark.suites import Suite, SuiteError, parse_protocol, parse_variant
 
 
+def expand_split(dataset: str, split: str | None) -> list[str | None]:
+    """The splits a suite's `split` stands for on `dataset`: itself, or every split of the family it names
+    (e.g. 'xsub_folds' -> xsub_fold1..4); None: the dataset's default split."""
+    if split is None:
+        return [None]
+    specs = DATASETS.get(dataset).splits
+    if split in specs:
+        return [split]
+    family = [name for name, spec in specs.items() if getattr(spec, "family", None) == split]
+    return list(family) or [split]  # an unknown name: loading reports the valid splits
+
+
 def dataset_info(name: str, options: dict[str, Any], split: str | None, root: str | None) -> DatasetInfo:
     """Load dataset `name` (cached) and describe it for planning."""
     from benchmark.data import load_dataset, resolve_root
@@ -198,20 +210,25 @@ def plan_suite(suite: Suite, results_dir: Path, *, data_root: str | None = None,
     infos: dict[str, DatasetInfo] = {}
     messages: list[str] = []
     for name in suite.datasets:
-        try:
-            info = dataset_info(name, dict(suite.dataset_options.get(name, {})), suite.split, data_root)
-        except DataNotFoundError as exc:
-            hint = how_to_get(name)
-            if not suite.fallback_dataset or suite.fallback_dataset == name:
-                raise RunError(f"{exc}\n{hint}") from exc
-            fb = suite.fallback_dataset
-            msg = f"{exc}\n{hint}\n-> the {suite.name} suite runs on {fb} instead of {name} for now."
-            messages.append(msg)
-            log(msg)
-            if fb in infos:
-                continue
-            info = dataset_info(fb, dict(suite.dataset_options.get(fb, {})), suite.split, data_root)
-        infos[info.name] = info
+        splits = expand_split(name, suite.split)
+        for split in splits:
+            try:
+                info = dataset_info(name, dict(suite.dataset_options.get(name, {})), split, data_root)
+            except DataNotFoundError as exc:
+                hint = how_to_get(name)
+                if not suite.fallback_dataset or suite.fallback_dataset == name:
+                    raise RunError(f"{exc}\n{hint}") from exc
+                fb = suite.fallback_dataset
+                msg = f"{exc}\n{hint}\n-> the {suite.name} suite runs on {fb} instead of {name} for now."
+                messages.append(msg)
+                log(msg)
+                if fb in infos:
+                    break
+                fb_split = suite.split if suite.split in DATASETS.get(fb).splits else None
+                info = dataset_info(fb, dict(suite.dataset_options.get(fb, {})), fb_split, data_root)
+                infos[info.name] = info
+                break
+            infos[info.name if len(splits) == 1 else f"{info.name}/{info.split}"] = info
     cells: list[Cell] = []
     units: dict[str, PretrainUnit] = {}
     skipped: list[tuple[str, str, str]] = []

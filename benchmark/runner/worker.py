@@ -173,15 +173,20 @@ def _evaluate(c: Cell, pre: Any, data: Any, split: Any, device: Any) -> Any:
 
 
 def test_predictions(result: Any, data: Any, split: Any) -> dict[str, Any] | None:
-    """Per-clip test predictions: clip ids, every group (subject, ...), true and predicted labels, in the order of
-    the split's test part (None when the protocol gave no predictions of the whole test part)."""
+    """Per-clip test predictions: clip ids, every group (subject, ...), true and predicted labels (and for retrieval
+    each query's average precision, "ap"), in the order of the split's test part (None when the protocol gave no
+    predictions of the whole test part)."""
     pred = getattr(result, "predictions", None)
     test = [int(i) for i in split.test]
     if pred is None or len(pred) != len(test):
         return None
     labels = data.labels.cpu().numpy()
-    return {"ids": [data.ids[i] for i in test], "groups": {g: [int(v[i]) for i in test] for g, v in data.groups.items()},
-            "y_true": [int(labels[i]) for i in test], "y_pred": [int(v) for v in pred]}
+    out = {"ids": [data.ids[i] for i in test], "groups": {g: [int(v[i]) for i in test] for g, v in data.groups.items()},
+           "y_true": [int(labels[i]) for i in test], "y_pred": [int(v) for v in pred]}
+    ap = getattr(result, "query_ap", None)
+    if ap is not None and len(ap) == len(test):
+        out["ap"] = list(ap)
+    return out
 
 
 def build_record(work: WorkUnit, c: Cell, result: Any, timings: dict[str, Any], params: dict[str, Any],

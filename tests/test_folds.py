@@ -1,0 +1,47 @@
+"""Split families: a suite run on every split of a family, and the report's pooled family table."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from benchmark.report import build_report
+from benchmark.report.entries import collect
+from benchmark.runner import RunSettings, execute, plan_suite
+from benchmark.suites import SuiteError, get_suite, narrow
+from tests import fixture_datasets
+
+
+@pytest.fixture()
+def fixtures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("MMHAR_CACHE", str(tmp_path / "cache"))
+    with fixture_datasets.registered():
+        yield
+
+
+def test_a_family_runs_every_fold_and_reports_them_pooled(fixtures, tmp_path: Path) -> None:
+    suite = narrow(replace(get_suite("smoke"), dataset_options={}), datasets=["fx_two_imus"],
+                   methods=["simclr[wrist]", "cmc"], protocols=["linear"], seeds=[0, 1], split="folds")
+    plan = plan_suite(suite, tmp_path / "res", device="cpu")
+    assert {c.split for c in plan.cells} == {"fold1", "fold2"} and len(plan.cells) == 2 * 2 * 2
+    assert execute(plan, RunSettings(device="cpu", quiet=True)).ok
+    rs = collect(tmp_path / "res")
+    pooled = [e for e in rs.entries if e.split == "folds"]
+    assert sorted((e.label, e.seed) for e in pooled) == [("cmc", 0), ("cmc", 1), ("simclr[wrist]", 0),
+                                                          ("simclr[wrist]", 1)]
+    for e in pooled:
+        folds = [f for f in rs.entries if f.split in ("fold1", "fold2") and f.label == e.label and f.seed == e.seed]
+        n_test = sum(len(f.predictions["ids"]) for f in folds)
+        assert len(e.predictions["ids"]) == n_test == len(set(e.predictions["ids"]))  # every subject's clips once
+        assert sorted(set(e.predictions["groups"]["subject"])) == [1, 2, 5, 6]
+        correct = sum(sum(int(a == b) for a, b in zip(f.predictions["y_true"], f.predictions["y_pred"])) for f in folds)
+        assert e.metrics["accuracy"] == pytest.approx(correct / n_test)
+    build_report(tmp_path / "res")
+    board = (tmp_path / "res" / "leaderboard.md").read_text()
+    assert "folds" in board and "fold1" in board
+
+
+def test_an_unknown_split_names_the_choices(fixtures) -> None:
+    with pytest.raises(SuiteError, match="fold1"):
+        narrow(get_suite("smoke"), datasets=["fx_two_imus"], split="nope")
