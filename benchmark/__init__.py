@@ -18,4 +18,11 @@ def load_dataset(name: str, root=None, **options):
     return _load(name, root, **options)
 
 
-__all__ = ["load_dataset", "__version__"]
+def load_encoder(path, device: str = "cpu"):
+    """An encoder exported with `python run_all.py --export`, ready to use (see `benchmark.export`)."""
+    from benchmark.export import load_encoder as _load
+
+    return _load(path, device)
+
+
+__all__ = ["load_dataset", "load_encoder", "__version__"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import sys
@@ -64,8 +65,8 @@ def _positive_float(value: str) -> float:
         x = float(value)
     except ValueError:
         x = 0.0
-    if not x > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value!r}")
+    if not (x > 0 and math.isfinite(x)):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {value!r}")
     return x
 
 
@@ -113,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="let a table combine records of different code versions, devices, precisions or data "
                         "(default: keep each table's newest provenance and list what is left out)")
     p.add_argument("--download", metavar="NAME", help="download a dataset's raw files into the data root and exit")
+    p.add_argument("--export", metavar="RESULTS_DIR[/FILTER]",
+                   help="write the pretrained encoders of a results folder (only variants containing FILTER) as "
+                        "safetensors + JSON into --to DIR, loadable with benchmark.load_encoder, and exit")
+    p.add_argument("--to", type=Path, metavar="DIR", help="where --export writes (required with --export)")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing cell")
     p.add_argument("--quiet", action="store_true", help="print errors and the final summary only")
     return p
@@ -160,11 +165,17 @@ def build_report_safely(results_dir: Path, suite: str | None, log: Callable[[str
                         allow_mixed: bool = False) -> list[Path]:
     """Validate every record first, then write runs.csv and the report (benchmark.report.build_report)."""
     from benchmark.report import build_report, collect
+    from benchmark.report.entries import ReportError
     from benchmark.store import scan_records, write_runs_csv
 
-    if not scan_records(Path(results_dir))[0]:
+    good, bad = scan_records(Path(results_dir))
+    if bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise ReportError(f"{bad[0]}{more}. Delete the unreadable record(s) or re-run the suite (it recomputes them), "
+                          f"then rebuild the report; nothing was rewritten")
+    if not good:
         log(f"report not built: no records in {Path(results_dir) / 'records'} yet")
-        return [write_runs_csv(results_dir)]
+        return []
     rs = collect(Path(results_dir), allow_mixed)  # raises ReportError, naming the file, before any write
     for name, why in rs.dropped:
         log(f"report: left out {name}: {why}")
@@ -193,6 +204,7 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from benchmark.contracts import DatasetError
     from benchmark.data import set_default_root
     from benchmark.engine import ConfigError, resolve_device
+    from benchmark.export import ExportError
     from benchmark.plugins import PluginImportError
     from benchmark.registry import RegistryError
     from benchmark.report.entries import ReportError
@@ -218,6 +230,17 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
             folder = download_dataset(args.download, args.data_root)
             print(f"{args.download} is ready in {folder}")
+            return EXIT_OK
+        if args.export:
+            from benchmark.export import export_encoders
+
+            if args.to is None:
+                parser.error("--export needs --to DIR (where to write the encoders)")
+            src, filt = Path(args.export), None
+            if not (src / "records").is_dir() and (src.parent / "records").is_dir():
+                src, filt = src.parent, src.name
+            files = export_encoders(src, args.to, filt, args.data_root, log=log)
+            print(f"{len([f for f in files if f.suffix == '.safetensors'])} encoder(s) exported to {args.to}")
             return EXIT_OK
         try:
             seeds = _seeds(args.seeds)
@@ -253,6 +276,7 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             print(f"{summary.completed} cells computed, {len(summary.failed)} failed, {summary.done_before} already "
                   f"done; results in {results_dir}")
         return EXIT_OK if summary.ok else EXIT_FAILED
-    except (SuiteError, RegistryError, ConfigError, DatasetError, RunError, PluginImportError, ReportError) as exc:
+    except (SuiteError, RegistryError, ConfigError, DatasetError, RunError, PluginImportError, ReportError,
+            ExportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

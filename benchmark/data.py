@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,22 @@ class MultimodalData:
         )
 
 
+def _read_cache_file(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+    """The arrays and metadata of a preprocessing cache file; a corrupt one is named, deleted and rebuilt (None)."""
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        meta_json = json.loads(str(arrays.pop("__meta__")))
+        return arrays, meta_json
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
+        print(f"warning: the preprocessing cache {path} is unreadable ({type(exc).__name__}: {exc}); "
+              f"deleting it and rebuilding it from the raw files", file=sys.stderr)
+        path.unlink(missing_ok=True)
+        return None
+
+
 def default_dataset() -> str:
     """The first registered dataset that needs no raw files (the embedded default)."""
     from benchmark.plugins import load_plugins
@@ -263,10 +280,9 @@ def load_dataset(
     key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
     cache_file = cache_dir() / f"{name}-{key}.npz"
     arrays: dict[str, np.ndarray]
-    if use_cache and cache_file.exists():
-        with np.load(cache_file, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        meta_json = json.loads(str(arrays.pop("__meta__")))
+    cached = _read_cache_file(cache_file) if use_cache and cache_file.exists() else None
+    if cached is not None:
+        arrays, meta_json = cached
     else:
         raw = plugin.read(folder)
         if raw.skipped:

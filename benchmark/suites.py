@@ -29,6 +29,9 @@ _KIND_NAMED_DATA = DataInfo(shapes={k: () for k in MODALITY_KINDS}, kinds={k: k 
 _VARIANT_RE = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(?:\[(.*)\])?\s*$")
 
 
+MAX_SEED = 2**31 - 1  # numpy and torch seed every generator from it
+
+
 class SuiteError(ValueError):
     """An unknown suite, dataset, method variant or protocol; the message lists the valid choices."""
 
@@ -86,6 +89,7 @@ class Suite:
     seeds: tuple[int, ...] = (0,)
     shrink: Shrink = field(default_factory=Shrink)
     fallback_dataset: str | None = None  # used (with a message) when a listed dataset's raw files are absent
+    skip_missing: bool = False  # datasets whose raw files are absent are skipped with a one-line message
     dataset_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     method_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # by method name, deps too
     protocol_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # by protocol name
@@ -178,7 +182,7 @@ def all_variant_specs() -> list[str]:
 # -- the suites (benchmark/suites.json) ------------------------------------------------------------
 SUITES_FILE = Path(__file__).with_name("suites.json")
 _SUITE_KEYS = {"name", "description", "datasets", "methods", "protocols", "seeds", "shrink", "fallback_dataset",
-               "dataset_options", "method_overrides", "protocol_overrides", "split", "precision", "comments"}
+               "skip_missing", "dataset_options", "method_overrides", "protocol_overrides", "split", "precision", "comments"}
 
 
 def load_suites(path: Path = SUITES_FILE) -> tuple[dict[str, Suite], tuple[str, ...]]:
@@ -251,9 +255,9 @@ def narrow(
             parse_protocol(p)  # a known protocol, and overrides it accepts
         changes["protocols"] = tuple(dict.fromkeys(p.strip() for p in protocols))
     if seeds:
-        bad = [s for s in seeds if not isinstance(s, int) or isinstance(s, bool) or s < 0]
+        bad = [s for s in seeds if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s <= MAX_SEED]
         if bad:
-            raise SuiteError(f"seeds must be integers >= 0, got {bad}")
+            raise SuiteError(f"seeds must be integers from 0 to {MAX_SEED}, got {bad}")
         changes["seeds"] = tuple(dict.fromkeys(seeds))
     if epochs_scale is not None:
         changes["shrink"] = suite.shrink.scaled(epochs_scale)

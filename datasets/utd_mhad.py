@@ -169,11 +169,11 @@ class UTDMHAD(DatasetPlugin):
                 if hit is None or not p.is_file():
                     continue
                 key = (int(hit[1]), int(hit[2]), int(hit[3]))
-                if not 1 <= key[0] <= len(ACTIONS):
-                    raise DatasetError(
-                        f"utd_mhad: {p} names action {key[0]}, but UTD-MHAD has actions 1-{len(ACTIONS)}; "
-                        f"remove or rename the file."
-                    )
+                for what, value, top in (("action", key[0], len(ACTIONS)), ("subject", key[1], self.num_subjects),
+                                         ("trial", key[2], self.num_trials)):
+                    if not 1 <= value <= top:
+                        raise DatasetError(f"utd_mhad: {p} names {what} {value}, but UTD-MHAD has {what}s 1-{top}; "
+                                           f"remove or rename the file.")
                 if key in files:  # e.g. a1_s1_t1 and a01_s1_t1
                     raise DatasetError(f"utd_mhad: {p} and {files[key]} are the same clip {clip_id(key)}; "
                                        f"remove one of them.")

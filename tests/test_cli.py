@@ -40,7 +40,9 @@ def test_list_shows_every_plugin_kind(capsys: pytest.CaptureFixture) -> None:
     (["--device", "tpu"], "invalid device 'tpu'; choose auto, cpu, cuda or cuda:N"),
     (["--jobs", "0"], "expected an integer >= 1, got '0'"),
     (["--backend", "ray"], "argument --backend: invalid choice: 'ray'"),
-    (["--epochs-scale", "-1"], "expected a number > 0, got '-1'"),
+    (["--epochs-scale", "-1"], "expected a finite number > 0, got '-1'"),
+    (["--epochs-scale", "inf"], "expected a finite number > 0, got 'inf'"),
+    (["--epochs-scale", "nan"], "expected a finite number > 0, got 'nan'"),
     (["--seeds", "a"], "invalid seed 'a'"),
 ])
 def test_invalid_options_list_valid_choices(args: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
@@ -57,6 +59,11 @@ def test_invalid_options_list_valid_choices(args: list[str], message: str, capsy
     (["--methods", "simclr[depth]"], "simclr[depth] applies to no dataset of the suite: synthetic has no usable "
                                      "modality 'depth' (choices: inertial, skeleton)"),
     (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler only applies to --backend dask"),
+    (["--seeds", "99999999999999999999"], "seeds must be integers from 0 to 2147483647"),
+    (["--methods", "cmc[temperature=0]"], "cmc.temperature must be in (0, inf), got 0"),
+    (["--methods", "simclr[temperature=-1]"], "simclr.temperature must be in (0, inf), got -1"),
+    (["--methods", "moco[ema_momentum=1.5]"], "moco.ema_momentum must be in [0, 1], got 1.5"),
+    (["--split", "nope"], "unknown split 'nope'"),
 ])
 def test_unknown_names_exit_2_with_the_list(args: list[str], message: str, tmp_path: Path,
                                              capsys: pytest.CaptureFixture) -> None:
@@ -68,6 +75,20 @@ def test_seed_and_name_parsing() -> None:
     assert cli._seeds(["0-2,5", "7"]) == [0, 1, 2, 5, 7]
     assert cli._names(["simclr[inertial],cmc_cmkm[k=2,lam=0.5]", "cmc"]) == [
         "simclr[inertial]", "cmc_cmkm[k=2,lam=0.5]", "cmc"]
+
+
+def test_full_suite_without_real_data_plans_the_synthetic_set_and_says_what_it_skipped(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli.main(["--suite", "full", "--data-root", str(empty), "--results", str(tmp_path / "r"), "--dry-run",
+                     "--methods", "cmc", "--protocols", "knn", "--seeds", "0"]) == 0
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "dataset synthetic, split xsub" in text
+    for name, how in (("utd_mhad", "python run_all.py --download utd_mhad"), ("mmact", "$MMHAR_DATA")):
+        line = next(ln for ln in text.splitlines() if ln.startswith(f"skipped {name}:"))
+        assert how in line
 
 
 def test_missing_real_data_says_how_to_get_it(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

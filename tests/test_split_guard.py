@@ -69,3 +69,4 @@ def test_a_plugin_protocol_reading_data_directly_is_not_observed_but_a_builtin_m
     Strict = type("Strict", (Direct,), {"run": Direct.__dict__["run"].__wrapped__, "__module__": Direct.__module__})
     with pytest.raises(TestSplitReadError, match="0 time"):
         Strict().run(pre, data, split, {}, 0)
+

@@ -270,6 +270,17 @@ def test_unknown_action_number_is_an_error(tmp_path):
         plugin_cls()(require_complete=False).read(folder)
 
 
+@pytest.mark.parametrize("clip,needle", [((1, 9, 1), "names subject 9, but UTD-MHAD has subjects 1-8"),
+                                         ((1, 1, 7), "names trial 7, but UTD-MHAD has trials 1-4")])
+def test_stray_subject_or_trial_number_is_an_error_naming_the_file(tmp_path, clip, needle):
+    folder = tmp_path / "utd_mhad"
+    write_clip(folder, 1, 1, 1)
+    write_clip(folder, *clip)
+    with pytest.raises(DatasetError, match=needle) as exc:
+        plugin_cls()(require_complete=False).read(folder)
+    assert f"a{clip[0]}_s{clip[1]}_t{clip[2]}_" in str(exc.value)
+
+
 def test_unknown_option_is_rejected():
     with pytest.raises(DatasetError, match="skip_bad"):
         plugin_cls()(skip_broken=True)

@@ -21,7 +21,7 @@ def build_encoder(modality_layout: str, data_shape: Sequence[int], backbone: str
     """The encoder for a modality: `data_shape` is one sample's (C, T) / (C, T, J) or a batch's [N, ...] shape.
 
     `backbone` names a registered backbone (default: the layout's reference one); `kwargs` go to its constructor.
-    The returned module has `out_dim` (its flattened feature size).
+    The returned module has `out_dim` (its flattened feature size) and `build_spec` (the arguments that rebuild it).
     """
     if modality_layout not in DEFAULT_BACKBONES:
         raise ValueError(unknown_name_message("modality layout", modality_layout, sorted(DEFAULT_BACKBONES)))
@@ -38,7 +38,11 @@ def build_encoder(modality_layout: str, data_shape: Sequence[int], backbone: str
     cls_layout = getattr(cls, "layout", None)
     if cls_layout != modality_layout:
         raise ValueError(f"backbone {backbone!r} is for layout {cls_layout!r}, not {modality_layout!r}")
-    return cls.from_shape(shape, **kwargs)
+    enc = cls.from_shape(shape, **kwargs)
+    # how to build it again (benchmark.export writes it beside the weights; load_encoder reads it)
+    enc.build_spec = {"layout": modality_layout, "shape": list(shape),
+                      "backbone": backbone or DEFAULT_BACKBONES[modality_layout], "kwargs": dict(kwargs)}
+    return enc
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:

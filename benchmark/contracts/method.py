@@ -49,6 +49,30 @@ SCHEDULE_DEFAULTS: dict[str, Any] = {
 }
 
 
+# Value domains of config keys common to many methods: (low, high, low included, high included). A method adds
+# or narrows its own in `Method.domains`; values outside are a ConfigError at planning time.
+INF = float("inf")
+VALUE_DOMAINS: dict[str, tuple[float, float, bool, bool]] = {
+    "temperature": (0.0, INF, False, False), "tau_plus": (0.0, 1.0, True, False), "tau_base": (0.0, 1.0, True, True),
+    "ema_momentum": (0.0, 1.0, True, True), "plateau_factor": (0.0, 1.0, False, False),
+    "weight_decay": (0.0, INF, True, False), "lam": (0.0, INF, True, False), "k": (1.0, INF, True, False),
+    "queue_size": (1.0, INF, True, False), "proj_dim": (1.0, INF, True, False), "proj_hidden": (1.0, INF, True, False),
+    "pred_hidden": (1.0, INF, True, False), "scale": (0.0, INF, False, False),
+}
+
+
+def check_domains(name: str, cfg: Mapping[str, Any], domains: Mapping[str, tuple[float, float, bool, bool]]) -> None:
+    """ConfigError naming the first key whose number lies outside its domain (non-numbers are left to the type check)."""
+    for key, (lo, hi, lo_in, hi_in) in domains.items():
+        v = cfg.get(key)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        ok = (v >= lo if lo_in else v > lo) and (v <= hi if hi_in else v < hi) and v == v
+        if not ok:
+            rng = f"{'[' if lo_in else '('}{lo:g}, {hi:g}{']' if hi_in else ')'}"
+            raise ConfigError(f"{name}.{key} must be in {rng}, got {v!r}")
+
+
 @dataclass(frozen=True)
 class DataInfo:
     """What a method may know about the data: per-sample shapes, modality kinds, classes, training profile."""
@@ -106,6 +130,7 @@ class Method(nn.Module):
     min_modalities: ClassVar[int] = 2  # multimodal methods: how many modalities they need at least
     choices: ClassVar[dict[str, tuple[Any, ...]]] = {}  # allowed values for enumerated keys
     needs_groups: ClassVar[tuple[str, ...]] = ()  # group keys the batches must carry (batch["groups"])
+    domains: ClassVar[dict[str, tuple[float, float, bool, bool]]] = {}  # key -> (low, high, low in, high in)
 
     # -- configuration ------------------------------------------------------------------------
     @classmethod
@@ -176,6 +201,7 @@ class Method(nn.Module):
         layers.append(("overrides", overrides))
         cfg = resolve(cls.name, base, layers, choices=cls.choices_for(info), what=f"method {cls.name!r}",
                       allow_none=True)
+        check_domains(cls.name, cfg, {**VALUE_DOMAINS, **cls.domains})
         if cfg["aug_layout"] not in AUG_LAYOUTS:
             raise ConfigError(f"invalid aug_layout {cfg['aug_layout']!r}; choose reference or intended")
         TrainConfig.from_dict(cfg)  # validates schedule values

@@ -73,7 +73,17 @@ def work_unit(plan: Plan, unit_key: str, cells: list[Cell], settings: RunSetting
 
 
 def execute(plan: Plan, settings: RunSettings, *, log: Callable[[str], None] | None = None) -> RunSummary:
-    """Run every cell of the plan that has no record yet; return a summary (failures are listed, not raised)."""
+    """Run every cell of the plan that has no record yet; return a summary (failures are listed, not raised).
+
+    The results folder is locked for the run (`runner.lock`): a second run into it stops with a RunError.
+    """
+    from benchmark.runner.lock import results_lock
+
+    with results_lock(plan.results_dir):
+        return _execute(plan, settings, log=log)
+
+
+def _execute(plan: Plan, settings: RunSettings, *, log: Callable[[str], None] | None = None) -> RunSummary:
     if log is None:
         log = (lambda s: None) if settings.quiet else _stderr
     removed = store.clean_temp_files(plan.results_dir)

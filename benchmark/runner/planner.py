@@ -216,6 +216,11 @@ def plan_suite(suite: Suite, results_dir: Path, *, data_root: str | None = None,
                 info = dataset_info(name, dict(suite.dataset_options.get(name, {})), split, data_root)
             except DataNotFoundError as exc:
                 hint = how_to_get(name)
+                if suite.skip_missing:
+                    msg = f"skipped {name}: its raw files are not there. {' '.join(hint.split())}"
+                    messages.append(msg)
+                    log(msg)
+                    break
                 if not suite.fallback_dataset or suite.fallback_dataset == name:
                     raise RunError(f"{exc}\n{hint}") from exc
                 fb = suite.fallback_dataset
@@ -229,6 +234,9 @@ def plan_suite(suite: Suite, results_dir: Path, *, data_root: str | None = None,
                 infos[info.name] = info
                 break
             infos[info.name if len(splits) == 1 else f"{info.name}/{info.split}"] = info
+    if not infos:
+        raise RunError(f"suite {suite.name}: none of its datasets ({', '.join(suite.datasets)}) has data here; "
+                       + " ".join(messages))
     cells: list[Cell] = []
     units: dict[str, PretrainUnit] = {}
     skipped: list[tuple[str, str, str]] = []
