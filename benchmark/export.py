@@ -30,6 +30,10 @@ class ExportError(ValueError):
     """A results folder without checkpoints or records, or an exported file that cannot be rebuilt."""
 
 
+def _write_bytes(path: Path, blob: bytes) -> None:
+    atomic_write(path, lambda fh: fh.write(blob))
+
+
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=+-]+", "-", text).strip("-")[:80] or "encoder"
 
@@ -81,9 +85,9 @@ def export_encoders(results_dir: Path, to: Path, filter_text: str | None = None,
                     "commit": (rec.get("git") or {}).get("commit"), "pretrain_key": key}
             base = to / f"{_safe(cell['variant'])}-seed{cell['seed']}-{_safe(modality)}-{key[:8]}"
             weights = {k: v.detach().cpu().contiguous() for k, v in enc.state_dict().items()}
-            blob = save(weights, metadata={"mmhar": json.dumps(meta, sort_keys=True)})
-            atomic_write(base.with_suffix(".safetensors"), lambda fh, b=blob: fh.write(b))
-            atomic_write(base.with_suffix(".json"), lambda fh, m=meta: fh.write(json.dumps(m, indent=1).encode()))
+            _write_bytes(base.with_suffix(".safetensors"), save(weights, metadata={"mmhar": json.dumps(meta,
+                                                                                                   sort_keys=True)}))
+            _write_bytes(base.with_suffix(".json"), json.dumps(meta, indent=1).encode())
             written += [base.with_suffix(".safetensors"), base.with_suffix(".json")]
             log(f"exported {cell['variant']} seed {cell['seed']} {modality} -> {base.with_suffix('.safetensors')}")
     return written

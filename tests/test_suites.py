@@ -56,7 +56,7 @@ def test_suite_definitions() -> None:
     assert quick.fallback_dataset == "synthetic" and quick.shrink.epochs_scale == 0.05
     assert quick.variant_specs() == all_variant_specs() and quick.seeds == (0,)
     assert full.seeds == (0, 1, 2, 3, 4) and full.shrink == Shrink() and full.protocols is None
-    assert full.methods is None and full.datasets == ("utd_mhad",)
+    assert full.methods is None and full.datasets == ("utd_mhad", "mmact", "synthetic") and full.skip_missing
     assert paper.variant_specs() == list(PAPER_VARIANTS) and paper.protocol_names() == ["paper_head"]
     assert paper.seeds == (0, 1, 2, 3, 4) and paper.shrink == Shrink() and paper.datasets == ("utd_mhad",)
 
@@ -85,7 +85,7 @@ def test_narrow_and_unknown_names() -> None:
             narrow(smoke, protocols=[bad])
     with pytest.raises(SuiteError, match=r"unknown dataset 'utd'. Known datasets: .*synthetic, utd_mhad"):
         narrow(smoke, datasets=["utd"])
-    with pytest.raises(SuiteError, match="seeds must be integers >= 0"):
+    with pytest.raises(SuiteError, match="seeds must be integers from 0 to 2147483647"):
         narrow(smoke, seeds=[-1])
     with pytest.raises(SuiteError, match="epochs scale must be a positive number"):
         narrow(smoke, epochs_scale=0)

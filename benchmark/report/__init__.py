@@ -30,7 +30,7 @@ def build_report(results_dir: Path, suite: str | None = None, rs: ResultSet | No
     ReportError (naming the file) for a missing records folder or a record the report cannot read, before
     anything is written.
     """
-    from benchmark.report import findings, paper, plots, tables
+    from benchmark.report import findings, page, paper, plots, tables
     from benchmark.store import atomic_write_text
 
     results_dir = Path(results_dir)
@@ -52,5 +52,11 @@ def build_report(results_dir: Path, suite: str | None = None, rs: ResultSet | No
             written.append(path)
         else:  # a table left by earlier records would no longer follow from these ones
             path.unlink(missing_ok=True)
-    written += plots.plot_all(rs, results_dir / FIGURES_DIR)
+    figures = plots.plot_all(rs, results_dir / FIGURES_DIR)
+    fig_dir = results_dir / FIGURES_DIR
+    for stale in sorted(fig_dir.glob("*.png")) if fig_dir.is_dir() else []:
+        if stale not in figures:  # drawn from records that are gone or changed: it no longer follows from them
+            stale.unlink(missing_ok=True)
+    written += figures
+    written.append(page.write_page(rs, results_dir, suite, figures))
     return written
