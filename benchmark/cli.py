@@ -161,6 +161,30 @@ def list_plugins(out: Callable[[str], None] = print) -> None:
         out(f"  {name:<6} {s.description}")
 
 
+MIN_FREE_MB = 200  # records, checkpoints and figures of a suite need far less; below this a run stops first
+
+
+def check_writable(results_dir: Path) -> None:
+    """A RunError before any training when the results folder cannot be written or its disk is nearly full."""
+    import shutil
+    import tempfile
+
+    from benchmark.runner import RunError
+
+    folder = Path(results_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise RunError(f"results folder {folder} is not writable ({exc.strerror or exc}); fix its permissions or "
+                       f"pass another --results folder") from None
+    free_mb = shutil.disk_usage(folder).free / 2**20
+    if free_mb < MIN_FREE_MB:
+        raise RunError(f"only {free_mb:.0f} MB free on the disk of {folder} (at least {MIN_FREE_MB} MB needed for "
+                       f"records and checkpoints); free some space or pass another --results folder")
+
+
 def build_report_safely(results_dir: Path, suite: str | None, log: Callable[[str], None],
                         allow_mixed: bool = False) -> list[Path]:
     """Validate every record first, then write runs.csv and the report (benchmark.report.build_report)."""
@@ -270,9 +294,13 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             print(plan.summary(device=device, workers=parallel_workers(device, args.jobs, args.threads),
                                step_times=step_times))
             return EXIT_OK
+        check_writable(results_dir)
         summary = execute(plan, settings, log=log)
         _log_report(build_report_safely(results_dir, suite.name, log, args.allow_mixed), results_dir, log)
         if args.quiet:
+            for label, err in summary.failed:  # errors are printed even when quiet: one line per failed cell
+                last = [ln for ln in err.strip().splitlines() if ln.strip()]
+                print(f"failed: {label}: {last[-1].strip() if last else 'unknown error'}", file=sys.stderr)
             print(f"{summary.completed} cells computed, {len(summary.failed)} failed, {summary.done_before} already "
                   f"done; results in {results_dir}")
         return EXIT_OK if summary.ok else EXIT_FAILED

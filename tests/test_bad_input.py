@@ -51,3 +51,60 @@ def test_report_only_on_a_corrupt_record_names_it_and_rewrites_nothing(tmp_path,
     err = capsys.readouterr().err
     assert str(bad) in err and "nothing was rewritten" in err
     assert all(p.read_bytes() == b for p, b in outputs.items())
+
+
+def test_an_unwritable_results_folder_stops_before_any_training(tmp_path, monkeypatch, capsys):
+    import tempfile
+
+    import benchmark.pretrain as pretrain_mod
+    from benchmark import cli
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    trained = []
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)  # as a read-only folder answers (root ignores modes)
+    monkeypatch.setattr(pretrain_mod, "pretrain", lambda *a, **k: trained.append(a))
+    code = cli.main(["--suite", "smoke", "--methods", "simclr[inertial]", "--protocols", "knn", "--seeds", "0",
+                     "--results", str(tmp_path / "res"), "--jobs", "1", "--quiet"])
+    assert code == 2 and not trained
+    assert "is not writable (Permission denied)" in capsys.readouterr().err
+    assert not (tmp_path / "res" / "records").exists()
+
+
+def test_quiet_still_prints_each_failed_cells_reason(tmp_path, monkeypatch, capsys):
+    from benchmark import cli
+    from benchmark.registry import PROTOCOLS
+
+    def boom(self, *args, **kwargs):
+        raise RuntimeError("boom: the knn protocol broke")
+
+    monkeypatch.setattr(PROTOCOLS.get("knn"), "run", boom)
+    code = cli.main(["--suite", "smoke", "--methods", "simclr[inertial]", "--protocols", "knn", "--seeds", "0",
+                     "--results", str(tmp_path / "res"), "--jobs", "1", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and "failed: synthetic simclr[inertial] knn seed 0: RuntimeError: boom: the knn protocol broke" in err
+
+
+def test_figure_names_of_long_variant_specs_are_bounded():
+    from benchmark.report.plots import MAX_SLUG, slug
+
+    long = "cmc_cmkm[" + ",".join(f"k{i}={i}" for i in range(80)) + "]"
+    a, b = slug("bars", "utd_mhad", "xsub", long), slug("bars", "utd_mhad", "xsub", long + "x")
+    assert len(a) <= MAX_SLUG and a != b and a.startswith("bars_utd_mhad_xsub_cmc_cmkm-k0=0")
+    assert slug("bars", "utd_mhad", "xsub", "knn") == "bars_utd_mhad_xsub_knn"
+
+
+def test_an_unreachable_dask_scheduler_fails_fast_with_a_clear_message(tmp_path, capsys):
+    import time
+
+    import pytest
+
+    from benchmark import cli
+
+    pytest.importorskip("distributed")
+    t0 = time.perf_counter()
+    code = cli.main(["--suite", "smoke", "--methods", "simclr[inertial]", "--protocols", "knn", "--seeds", "0",
+                     "--results", str(tmp_path / "res"), "--backend", "dask", "--scheduler", "tcp://127.0.0.1:1"])
+    assert code == 2 and time.perf_counter() - t0 < 25
+    assert "cannot reach the dask scheduler at tcp://127.0.0.1:1" in capsys.readouterr().err

@@ -7,6 +7,7 @@ no GUI backend) and saved without the software/date metadata, so reruns give the
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
@@ -25,6 +26,7 @@ from benchmark.report import entries, figure_data, leaderboard
 from benchmark.report.stats import Summary
 
 DPI = 110
+MAX_SLUG = 120  # file names stay far below the usual 255-byte limit
 # Protocols whose seed-averaged confusion matrices are drawn (one figure per method each): the downstream
 # heads. Others (knn, retrieval, missing_modality, ...) also store confusions; the tables cover them.
 CONFUSION_PROTOCOLS = ("paper_head", "linear")
@@ -34,6 +36,8 @@ _STYLE = {"axes.spines.top": False, "axes.spines.right": False}
 def slug(*parts: str) -> str:
     """File-name-safe join of name parts ('semisup[per_class=2]' -> 'semisup-per_class=2')."""
     text = "_".join(re.sub(r"[^A-Za-z0-9_.=+-]+", "-", str(p)).strip("-") for p in parts)
+    if len(text) > MAX_SLUG:  # a long variant spec: keep the head readable, make the tail a hash (file-name limits)
+        text = f"{text[:MAX_SLUG - 13]}-{hashlib.sha1(text.encode()).hexdigest()[:12]}"
     return text or "figure"
 
 

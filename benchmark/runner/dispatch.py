@@ -7,6 +7,8 @@ from typing import Any
 from benchmark.runner.units import RunError, RunSettings, WorkUnit
 from benchmark.runner.worker import run_work_unit
 
+SCHEDULER_TIMEOUT_S = 5
+
 
 def dispatch(payloads: list[WorkUnit], settings: RunSettings,
               on_cell: Callable[[str, dict[str, Any]], None] | None = None,
@@ -36,7 +38,11 @@ def _dispatch_dask(payloads: list[WorkUnit], settings: RunSettings) -> Iterator[
         raise RunError("--backend dask needs dask.distributed: pip install 'dask[distributed]'") from exc
     cluster = None
     if settings.scheduler:
-        client = Client(settings.scheduler, timeout="30s")
+        try:
+            client = Client(settings.scheduler, timeout=f"{SCHEDULER_TIMEOUT_S}s")
+        except (OSError, TimeoutError) as exc:
+            raise RunError(f"cannot reach the dask scheduler at {settings.scheduler} within {SCHEDULER_TIMEOUT_S} s "
+                           f"({type(exc).__name__}); start it (dask scheduler) or run without --scheduler") from None
     else:
         cluster = LocalCluster(n_workers=settings.jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
                                dashboard_address=None)
