@@ -1,6 +1,6 @@
 """Re-run a sample of a results folder's cells from their records and compare with the stored metrics.
 
-    python -m benchmark.verify RESULTS_DIR [--cells N] [--suite NAME] [--device cpu] [--data-root DIR]
+    python -m benchmark.verify RESULTS_DIR [--cells N] [--variant V] [--suite NAME] [--device cpu] [--data-root DIR]
 
 The suite (default: the folder's name, e.g. results/paper -> paper) is planned again with each record's
 precision; a record is matched to the planned cell of the same identity (dataset, split, method variant and
@@ -41,7 +41,8 @@ def sample(items: list[Any], n: int) -> list[Any]:
 
 
 def verify(results_dir: Path, n_cells: int, suite_name: str | None = None, device: str = "cpu",
-           data_root: str | None = None, log: Any = print) -> tuple[list[dict[str, Any]], bool]:
+           data_root: str | None = None, log: Any = print, variant: str | None = None
+           ) -> tuple[list[dict[str, Any]], bool]:
     """Re-run `n_cells` sampled cells; returns one row per cell and whether every expected-exact cell matched."""
     from benchmark.hardware import cpu_info
     from benchmark.runner import RunSettings, execute, plan_suite
@@ -51,7 +52,10 @@ def verify(results_dir: Path, n_cells: int, suite_name: str | None = None, devic
 
     records = load_records(results_dir)
     suite = get_suite(suite_name or Path(results_dir).name)
-    picked = sample(records, n_cells)
+    candidates = [(n, r) for n, r in records if variant is None or r["cell"]["variant"] == variant]
+    if not candidates:
+        raise ValueError(f"no record of variant {variant!r} in {results_dir}")
+    picked = sample(candidates, n_cells)
     here = cpu_info()
     rows, all_exact = [], True
     plans: dict[str, Any] = {}
@@ -126,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("results_dir", type=Path)
     p.add_argument("--cells", type=int, default=3, help="how many cells to re-run (default 3)")
     p.add_argument("--suite", help="the suite the folder was produced by (default: the folder's name)")
+    p.add_argument("--variant", help="only records of this method variant, e.g. 'supervised[skeleton]'")
     p.add_argument("--device", default="cpu")
     p.add_argument("--data-root", help="folder holding the raw datasets (default: $MMHAR_DATA, ./data)")
     args = p.parse_args(argv)
@@ -133,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --cells must be >= 1", file=sys.stderr)
         return 2
     try:
-        rows, ok = verify(args.results_dir, args.cells, args.suite, args.device, args.data_root)
+        rows, ok = verify(args.results_dir, args.cells, args.suite, args.device, args.data_root, variant=args.variant)
     except (ReportError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

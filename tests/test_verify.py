@@ -26,6 +26,8 @@ def test_verify_reruns_sampled_cells_exactly_and_flags_a_tampered_record(tmp_pat
     assert not ok and rows[0]["diff"] == pytest.approx(-0.01) and "DIFFERS" in rows[0]["note"]
     assert "2 re-run cell(s): 1 exact" in verify.format_rows(rows)
     assert verify.main([str(res), "--cells", "1"]) == 1  # the first record is the tampered one
+    rows, _ = verify.verify(res, 5, variant="cmc", device="cpu", log=lambda s: None)
+    assert [r["cell"].split(" / ")[0] for r in rows] == ["cmc", "cmc"]  # only that variant's records
 
 
 def test_retrieval_records_hold_each_querys_average_precision(tmp_path: Path) -> None:
