@@ -32,6 +32,7 @@ def page(tmp_path_factory):
 def test_the_page_references_no_network_resource(page: Path) -> None:
     text = (page / "index.html").read_text()
     assert not re.search(r"https?://", text) and "fetch(" not in text
+    assert "commit " in text and "precision" in text and "seeds 0, 1" in text  # provenance per table
     for src in re.findall(r'src="([^"]+)"', text):
         assert (page / src).is_file(), src  # every image is a local figure
 

@@ -54,6 +54,7 @@ class Entry:
     method_cfg: dict[str, Any] = field(default_factory=dict)  # the cell's method overrides (modality included)
     predictions: dict[str, Any] | None = None  # the record's per-clip `test_predictions` (None in older records)
     provenance: tuple[str, ...] = ()  # code version, device type, precision, data fingerprint (`provenance`)
+    commit: str | None = None  # the git commit the record was produced at (None: unknown)
 
 
 @dataclass
@@ -236,6 +237,7 @@ def collect(results_dir: Path, allow_mixed: bool = False) -> ResultSet:
             main_metric=metric_name(rec.get("main_metric") or c.get("main_metric")),
             method_cfg=dict(c.get("method_cfg") or {}),
             predictions=rec.get("test_predictions") or None, provenance=provenance(rec),
+            commit=(rec.get("git") or {}).get("commit"),
         ))
     from benchmark.report.folds import family_entries
 

@@ -80,7 +80,9 @@ def _provenance(rs: ResultSet, board: Leaderboard) -> str:
     prov = sorted({e.provenance for e in ents if e.provenance})
     seeds = sorted({e.seed for e in ents})
     parts = [f"code version {p[0]}, {p[1]}, precision {p[2]}" for p in prov]
-    return f"records: {len(ents)}; seeds {', '.join(map(str, seeds))}; " + "; ".join(parts)
+    commits = sorted({(e.commit or "unknown")[:10] for e in ents})
+    return (f"records: {len(ents)}; seeds {', '.join(map(str, seeds))}; " + "; ".join(parts)
+            + f"; commit {', '.join(commits)}")
 
 
 def _figures_for(names: Iterable[str], board: Leaderboard) -> list[str]:
