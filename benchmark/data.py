@@ -15,7 +15,7 @@ from scipy.signal import resample as fft_resample
 
 from benchmark.atomic import atomic_write
 from benchmark.contracts.dataset import DatasetError, DatasetPlugin, RawData, SkeletonNorm
-from benchmark.fingerprint import files_fingerprint
+from benchmark.fingerprint import file_digests, files_fingerprint, same_content
 from benchmark.registry import DATASETS
 
 PREPROCESS_VERSION = "1"
@@ -266,7 +266,12 @@ def load_dataset(
     folder: Path | None = None
     if plugin.needs_root:
         folder = plugin.find(resolve_root(root))
-        fp = files_fingerprint(plugin.raw_files(folder), root=folder, cache_dir=cache_dir())
+        raw_files = plugin.raw_files(folder)
+        digests = file_digests(raw_files, cache_dir())
+        fp = files_fingerprint(raw_files, root=folder, digests=digests)
+        for group in same_content(digests):
+            print(f"warning: {name}: files with identical content (a clip stored twice?): "
+                  f"{', '.join(str(p) for p in group)}; remove the copies that are not real clips", file=sys.stderr)
     else:
         fp = "generated"
     fields = {"dataset": name, "version": plugin.version, "pre": PREPROCESS_VERSION, "fp": fp, "length": length,

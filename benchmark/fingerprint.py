@@ -30,8 +30,8 @@ def _stat_key(path: Path) -> str:
     return f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}"
 
 
-def files_fingerprint(files: list[Path], root: Path | None = None, cache_dir: Path | None = None) -> str:
-    """sha256 over (path relative to `root`, content sha256) of every file, in sorted order (16 hex digits)."""
+def file_digests(files: list[Path], cache_dir: Path | None = None) -> dict[Path, str]:
+    """{file: content sha256}, cached by path, size, mtime, ctime and inode in `cache_dir`."""
     cache_path = Path(cache_dir) / CACHE_FILE if cache_dir else None
     cache: dict[str, str] = {}
     if cache_path is not None and cache_path.is_file():
@@ -39,7 +39,7 @@ def files_fingerprint(files: list[Path], root: Path | None = None, cache_dir: Pa
             cache = json.loads(cache_path.read_text())
         except (OSError, ValueError):
             cache = {}
-    h = hashlib.sha256()
+    out: dict[Path, str] = {}
     changed = False
     for f in sorted(files):
         key = _stat_key(f)
@@ -48,14 +48,32 @@ def files_fingerprint(files: list[Path], root: Path | None = None, cache_dir: Pa
             digest = sha256_file(f)
             cache[key] = digest
             changed = True
-        rel = f.relative_to(root).as_posix() if root is not None else f.name
-        h.update(f"{rel}\0{digest}\n".encode())
+        out[f] = digest
     if changed and cache_path is not None:
         try:
             atomic_write_json(cache_path, cache, indent=None)
         except OSError:  # a read-only cache folder costs speed, never correctness
             pass
+    return out
+
+
+def files_fingerprint(files: list[Path], root: Path | None = None, cache_dir: Path | None = None,
+                      digests: dict[Path, str] | None = None) -> str:
+    """sha256 over (path relative to `root`, content sha256) of every file, in sorted order (16 hex digits)."""
+    digests = digests if digests is not None else file_digests(files, cache_dir)
+    h = hashlib.sha256()
+    for f in sorted(files):
+        rel = f.relative_to(root).as_posix() if root is not None else f.name
+        h.update(f"{rel}\0{digests[f]}\n".encode())
     return h.hexdigest()[:16]
+
+
+def same_content(digests: dict[Path, str]) -> list[list[Path]]:
+    """Groups of two or more files with byte-identical content (e.g. a clip copied under another name)."""
+    groups: dict[str, list[Path]] = {}
+    for f, d in digests.items():
+        groups.setdefault(d, []).append(f)
+    return [sorted(g) for g in groups.values() if len(g) > 1]
 
 
 def code_tree_hash(root: Path, folders: tuple[str, ...] = ("benchmark", "methods", "datasets")) -> str:

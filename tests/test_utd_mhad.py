@@ -284,3 +284,15 @@ def test_stray_subject_or_trial_number_is_an_error_naming_the_file(tmp_path, cli
 def test_unknown_option_is_rejected():
     with pytest.raises(DatasetError, match="skip_bad"):
         plugin_cls()(skip_broken=True)
+
+
+def test_a_clip_stored_twice_under_two_names_is_reported(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MMHAR_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "utd_mhad"
+    write_clip(folder, 1, 1, 1)
+    write_clip(folder, 2, 1, 1)
+    for sub, suffix in (("Inertial", "inertial"), ("Skeleton", "skeleton")):
+        shutil.copy(folder / sub / f"a1_s1_t1_{suffix}.mat", folder / sub / f"a1_s1_t2_{suffix}.mat")
+    load_dataset("utd_mhad", root=tmp_path, require_complete=False)
+    err = capsys.readouterr().err
+    assert "identical content" in err and "a1_s1_t1_inertial.mat" in err and "a1_s1_t2_inertial.mat" in err
