@@ -224,7 +224,11 @@ def preprocess(plugin: DatasetPlugin, raw: RawData, length: int) -> dict[str, np
         for sid, x in zip(raw.ids, raw.samples[m]):
             x = np.asarray(x, dtype=np.float64)
             if spec.kind == "skeleton" and plugin.skeleton_norm is not None:
-                x = normalise_skeleton(x, plugin.skeleton_norm)
+                try:
+                    x = normalise_skeleton(x, plugin.skeleton_norm)
+                except DatasetError as exc:
+                    raise DatasetError(f"{plugin.name}: clip {sid}, modality {m}: {exc} (an all-zero or degenerate "
+                                       f"first frame); remove that clip's files from the data folder") from None
             y = resample_time(x, length)
             if not np.all(np.isfinite(y)):
                 raise DatasetError(f"{plugin.name} sample {sid} ({m}) is not finite after preprocessing")

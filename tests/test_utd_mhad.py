@@ -296,3 +296,13 @@ def test_a_clip_stored_twice_under_two_names_is_reported(tmp_path, monkeypatch, 
     load_dataset("utd_mhad", root=tmp_path, require_complete=False)
     err = capsys.readouterr().err
     assert "identical content" in err and "a1_s1_t1_inertial.mat" in err and "a1_s1_t2_inertial.mat" in err
+
+
+def test_an_all_zero_skeleton_names_the_clip(tmp_path, monkeypatch):
+    monkeypatch.setenv("MMHAR_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "utd_mhad"
+    write_clip(folder, 1, 1, 1)
+    write_clip(folder, 2, 3, 4)
+    scipy.io.savemat(folder / "Skeleton" / "a2_s3_t4_skeleton.mat", {"d_skel": np.zeros((20, 3, 25))})
+    with pytest.raises(DatasetError, match=r"clip a2_s3_t4, modality skeleton: .*all-zero"):
+        load_dataset("utd_mhad", root=tmp_path, require_complete=False)
