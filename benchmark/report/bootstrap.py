@@ -98,6 +98,26 @@ def _metric_replicates(preds: Sequence[Predictions], metric: str, seed_draws: np
     return np.take_along_axis(values, seed_draws, axis=1).mean(1) if n_draw else np.full(b, math.nan)
 
 
+def _unit_weights(rows: Mapping[str, Mapping[int, Any]], rng: np.random.Generator, n_boot: int
+                  ) -> tuple[bool, np.ndarray, np.ndarray]:
+    """(clip_level, units, [B, U] multinomial unit weights): the subject draws every row of a table shares
+    (clip_level False, no draws, when any row lacks per-clip predictions)."""
+    clip_level = bool(rows) and all(isinstance(v, Predictions) for r in rows.values() for v in r.values())
+    if not clip_level:
+        return False, np.zeros(0, dtype=np.int64), np.zeros((n_boot, 0))
+    units = np.unique(np.concatenate([p.unit for lab in sorted(rows) for p in rows[lab].values()]))
+    weights = rng.multinomial(len(units), np.full(len(units), 1.0 / len(units)), size=n_boot).astype(float)
+    return True, units, weights
+
+
+def _row_replicates(row: Mapping[int, Any], seeds: list[int], draws: np.ndarray, metric: str, clip_level: bool,
+                    weights: np.ndarray, units: np.ndarray, n_classes: int) -> np.ndarray:
+    """[B] replicate values of one row over the drawn seeds (and unit weights at clip level)."""
+    if clip_level:
+        return _metric_replicates([row[s] for s in seeds], metric, draws, weights, units, n_classes)
+    return np.asarray([float(row[s]) for s in seeds])[draws].mean(1)
+
+
 def _interval(x: np.ndarray) -> tuple[float, float]:
     a = (1 - CONFIDENCE) / 2
     lo, hi = np.quantile(x, [a, 1 - a])
@@ -121,22 +141,16 @@ def bootstrap_table(rows: Mapping[str, Mapping[int, Any]], metric: str, seed: in
     labels = sorted(rows)
     if not labels:
         return {}
-    clip_level = all(isinstance(v, Predictions) for lab in labels for v in rows[lab].values())
     means = {lab: float(np.mean(list(values[lab].values()))) if values.get(lab) else math.nan for lab in labels}
     best = rank(means)[0]
-    units = np.zeros(0, dtype=np.int64)
-    weights = np.zeros((n_boot, 0))
+    clip_level, units, weights = _unit_weights(rows, rng, n_boot)
     scheme = "seeds only"
     if clip_level:
-        units = np.unique(np.concatenate([p.unit for lab in labels for p in rows[lab].values()]))
-        weights = rng.multinomial(len(units), np.full(len(units), 1.0 / len(units)), size=n_boot).astype(float)
         first = next(iter(rows[labels[0]].values()))
         scheme = "seeds x clips" if np.array_equal(first.unit, np.arange(len(first.unit))) else "seeds x subjects"
 
     def replicates(lab: str, seeds: list[int], draws: np.ndarray) -> np.ndarray:
-        if clip_level:
-            return _metric_replicates([rows[lab][s] for s in seeds], metric, draws, weights, units, n_classes)
-        return np.asarray([float(rows[lab][s]) for s in seeds])[draws].mean(1)
+        return _row_replicates(rows[lab], seeds, draws, metric, clip_level, weights, units, n_classes)
 
     def draws_for(n: int) -> np.ndarray:
         return rng.integers(0, n, size=(n_boot, n))
@@ -184,12 +198,7 @@ def pairwise_superiority(rows: Mapping[str, Mapping[int, Any]], metric: str, see
     count one half; nan where the pair shares no seed, or fewer than MIN_SEEDS_SEED_ONLY under seeds only."""
     rng = np.random.default_rng(seed)
     labels = sorted(rows)
-    clip_level = bool(labels) and all(isinstance(v, Predictions) for lab in labels for v in rows[lab].values())
-    units = np.zeros(0, dtype=np.int64)
-    weights = np.zeros((n_boot, 0))
-    if clip_level:
-        units = np.unique(np.concatenate([p.unit for lab in labels for p in rows[lab].values()]))
-        weights = rng.multinomial(len(units), np.full(len(units), 1.0 / len(units)), size=n_boot).astype(float)
+    clip_level, units, weights = _unit_weights(rows, rng, n_boot)
     out: dict[tuple[str, str], float] = {}
     for i, a in enumerate(labels):
         for b in labels[i + 1:]:
@@ -198,12 +207,8 @@ def pairwise_superiority(rows: Mapping[str, Mapping[int, Any]], metric: str, see
                 out[(a, b)] = out[(b, a)] = math.nan
                 continue
             draws = rng.integers(0, len(shared), size=(n_boot, len(shared)))
-            if clip_level:
-                va = _metric_replicates([rows[a][s] for s in shared], metric, draws, weights, units, n_classes)
-                vb = _metric_replicates([rows[b][s] for s in shared], metric, draws, weights, units, n_classes)
-            else:
-                va = np.asarray([float(rows[a][s]) for s in shared])[draws].mean(1)
-                vb = np.asarray([float(rows[b][s]) for s in shared])[draws].mean(1)
+            va, vb = (_row_replicates(rows[lab], shared, draws, metric, clip_level, weights, units, n_classes)
+                      for lab in (a, b))
             d = va - vb
             p = float(np.mean((d > TOLERANCE) + 0.5 * (np.abs(d) <= TOLERANCE)))
             out[(a, b)], out[(b, a)] = p, 1.0 - p
