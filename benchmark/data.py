@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from scipy.signal import resample as fft_resample
 
-from benchmark.atomic import atomic_write
+from benchmark.atomic import atomic_write, remove_orphans
 from benchmark.contracts.dataset import DatasetError, DatasetPlugin, RawData, SkeletonNorm
 from benchmark.fingerprint import file_digests, files_fingerprint, same_content
 from benchmark.registry import DATASETS
@@ -288,6 +288,8 @@ def load_dataset(
     )
     key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
     cache_file = cache_dir() / f"{name}-{key}.npz"
+    for orphan in remove_orphans(cache_dir()):  # what a killed cache writer left (live writers' files stay)
+        print(f"removed {orphan}: a partial cache file left by a stopped run", file=sys.stderr)
     arrays: dict[str, np.ndarray]
     cached = _read_cache_file(cache_file) if use_cache and cache_file.exists() else None
     if cached is not None:

@@ -19,10 +19,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from benchmark.atomic import owner_tag, remove_orphans
 from benchmark.contracts.dataset import DatasetError
 
 CHUNK_BYTES = 1 << 20
 USER_AGENT = "mmhar-bench-download/1"
+STAGING_MARK = "-download-"  # in the name of a download's hidden staging folder beside its target
 
 
 class DownloadError(DatasetError):
@@ -111,7 +113,9 @@ def staging(target: str | Path) -> Iterator[tuple[Path, Path]]:
             f"{target} already exists; remove it (or choose another data root) before downloading again."
         )
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-download-", dir=target.parent))
+    for orphan in remove_orphans(target.parent, STAGING_MARK):  # what a killed download left
+        print(f"removed {orphan.name}: a download staging folder left by a stopped run", file=sys.stderr)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}{STAGING_MARK}{owner_tag()}-", dir=target.parent))
     stage, scratch = tmp / target.name, tmp / "scratch"
     stage.mkdir()
     scratch.mkdir()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,17 +39,17 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=+-]+", "-", text).strip("-")[:80] or "encoder"
 
 
-def export_encoders(results_dir: Path, to: Path, filter_text: str | None = None, data_root: str | None = None,
-                    log: Any = print) -> list[Path]:
-    """Export every checkpointed encoder of `results_dir` (see the module docstring); returns the written files."""
-    from safetensors.torch import save
-
+def stored_units(results_dir: Path, filter_text: str | None = None, data_root: str | None = None,
+                 log: Any = print) -> Iterator[tuple[str, dict[str, Any], Any, Any]]:
+    """(pretraining key, one of its records, dataset, Pretrained) for every checkpoint of `results_dir` (only
+    variants containing `filter_text`), each rebuilt on the CPU from the dataset its records name; checkpoints
+    that are missing are logged and skipped."""
     from benchmark.contracts.method import DataInfo
     from benchmark.data import load_dataset
     from benchmark.pretrain import load_checkpoint
     from benchmark.report.entries import load_records
 
-    results_dir, to = Path(results_dir), Path(to)
+    results_dir = Path(results_dir)
     units: dict[str, dict[str, Any]] = {}
     for _, rec in load_records(results_dir):
         pre = rec.get("pretrain") or {}
@@ -56,7 +57,6 @@ def export_encoders(results_dir: Path, to: Path, filter_text: str | None = None,
             units[pre["key"]] = rec
     if not units:
         raise ExportError(f"{results_dir}: no record names a pretraining checkpoint; run a suite first")
-    written: list[Path] = []
     datasets: dict[str, Any] = {}
     for key, rec in sorted(units.items(), key=lambda kv: (kv[1]["cell"]["variant"], kv[1]["cell"]["seed"], kv[0])):
         cell = rec["cell"]
@@ -70,7 +70,18 @@ def export_encoders(results_dir: Path, to: Path, filter_text: str | None = None,
         if ident not in datasets:
             datasets[ident] = load_dataset(cell["dataset"], data_root, **(rec.get("dataset_options") or {}))
         data = datasets[ident]
-        pre = load_checkpoint(ckpt, DataInfo.from_data(data, data.split(cell["split"])), device="cpu")
+        yield key, rec, data, load_checkpoint(ckpt, DataInfo.from_data(data, data.split(cell["split"])), device="cpu")
+
+
+def export_encoders(results_dir: Path, to: Path, filter_text: str | None = None, data_root: str | None = None,
+                    log: Any = print) -> list[Path]:
+    """Export every checkpointed encoder of `results_dir` (see the module docstring); returns the written files."""
+    from safetensors.torch import save
+
+    to = Path(to)
+    written: list[Path] = []
+    for key, rec, data, pre in stored_units(results_dir, filter_text, data_root, log):
+        cell = rec["cell"]
         for modality, enc in sorted(pre.encoders().items()):
             spec = getattr(enc, "build_spec", None)
             if spec is None:

@@ -55,7 +55,17 @@ def import_plugin_package(package: str) -> None:
         try:
             importlib.import_module(f"{package}.{info.name}")
         except Exception as exc:  # name the module: a broken plugin must be obvious
-            raise PluginImportError(f"plugin module {package}.{info.name} failed to import: {exc!r}") from exc
+            raise PluginImportError(f"plugin module {package}.{info.name} failed to import: {_cause(exc)}") from exc
+
+
+def _cause(exc: BaseException) -> str:
+    """What went wrong and what to do, for a plugin that failed to import."""
+    if isinstance(exc, SyntaxError):
+        return f"{exc.msg} at {exc.filename}, line {exc.lineno}; fix that line"
+    if isinstance(exc, ModuleNotFoundError):
+        return (f"it imports {exc.name!r}, which cannot be found: install it, or add the folder that holds it to "
+                f"PYTHONPATH (e.g. PYTHONPATH=path/to/folder python run_all.py ...)")
+    return f"{exc!r}"
 
 
 def import_plugin_source(name: str) -> None:
@@ -78,7 +88,7 @@ def import_plugin_source(name: str) -> None:
         spec.loader.exec_module(mod)
     except Exception as exc:
         del sys.modules[module]
-        raise PluginImportError(f"plugin file {path} failed to import: {exc!r}") from exc
+        raise PluginImportError(f"plugin file {path} failed to import: {_cause(exc)}") from exc
 
 
 def add_plugin_files(paths: list[str]) -> None:
@@ -109,8 +119,14 @@ def load_plugins(force: bool = False) -> None:
                 import_plugin_source(name)
             except PluginImportError:
                 raise
+            except ModuleNotFoundError as exc:
+                hint = (f"no module named {name!r} is importable: add the folder that holds {name}.py to "
+                        f"PYTHONPATH, or name the file itself (--plugins path/to/{name}.py)"
+                        if exc.name == name.split(".")[0] else _cause(exc))
+                raise PluginImportError(f"module {name!r} listed in $MMHAR_PLUGINS failed to import: {hint}") from exc
             except Exception as exc:
-                raise PluginImportError(f"module {name!r} listed in $MMHAR_PLUGINS failed to import: {exc!r}") from exc
+                raise PluginImportError(f"module {name!r} listed in $MMHAR_PLUGINS failed to import: "
+                                        f"{_cause(exc)}") from exc
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
             try:
                 ep.load()

@@ -5,6 +5,8 @@ import json
 import os
 import re
 import subprocess
+
+import pytest
 import sys
 from pathlib import Path
 
@@ -44,3 +46,24 @@ def test_readme_method_is_listed_and_runs_through_every_protocol(tmp_path: Path)
         assert r["cell"]["variant"] == "my_barlow[inertial]"
         assert 0.0 <= r["metrics"]["accuracy"] <= 1.0
     assert (results / "leaderboard.md").exists()
+
+
+@pytest.mark.parametrize("source, env_plugins, expect", [
+    ("import not_installed_pkg\n", None, "it imports 'not_installed_pkg', which cannot be found"),
+    ("x = (\n", None, "line 1; fix that line"),
+    (None, "no_such_plugin_module", "add the folder that holds no_such_plugin_module.py to PYTHONPATH"),
+])
+def test_a_broken_plugin_gives_one_paragraph_not_a_traceback(tmp_path: Path, source: str | None,
+                                                           env_plugins: str | None, expect: str) -> None:
+    args = ["--list"]
+    if source is not None:
+        (tmp_path / "broken_plugin.py").write_text(source)
+        args = ["--plugins", str(tmp_path / "broken_plugin.py"), "--list"]
+    env = {k: v for k, v in os.environ.items() if k != "MMHAR_PLUGINS"}
+    if env_plugins:
+        env["MMHAR_PLUGINS"] = env_plugins
+    out = subprocess.run([sys.executable, "run_all.py", *args], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 2
+    assert expect in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1

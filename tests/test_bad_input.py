@@ -108,3 +108,52 @@ def test_an_unreachable_dask_scheduler_fails_fast_with_a_clear_message(tmp_path,
                      "--results", str(tmp_path / "res"), "--backend", "dask", "--scheduler", "tcp://127.0.0.1:1"])
     assert code == 2 and time.perf_counter() - t0 < 25
     assert "cannot reach the dask scheduler at tcp://127.0.0.1:1" in capsys.readouterr().err
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_orphaned_cache_temp_files_are_removed_and_live_ones_kept(tmp_path, monkeypatch, capsys):
+    import os
+    import time
+
+    from benchmark.atomic import TMP_MARK, owner_tag
+
+    monkeypatch.setenv("MMHAR_CACHE", str(tmp_path))
+    host = owner_tag().split("-")[0]
+    dead = tmp_path / f".synthetic-x.npz{TMP_MARK}{host}-{_dead_pid()}-abcd"  # a killed writer's
+    live = tmp_path / f".synthetic-y.npz{TMP_MARK}{owner_tag()}-efgh"  # this process is writing it
+    other_host = tmp_path / f".synthetic-z.npz{TMP_MARK}0badc0de-{_dead_pid()}-ijkl"  # another machine's
+    legacy_old = tmp_path / f".synthetic-w.npz{TMP_MARK}q1w2e3r4"  # no owner in the name, two days old
+    legacy_new = tmp_path / f".synthetic-v.npz{TMP_MARK}t5y6u7i8"
+    for f in (dead, live, other_host, legacy_old, legacy_new):
+        f.write_bytes(b"partial")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(legacy_old, (two_days_ago, two_days_ago))
+    load_dataset("synthetic")
+    assert not dead.exists() and not legacy_old.exists()
+    assert live.exists() and other_host.exists() and legacy_new.exists()
+    err = capsys.readouterr().err
+    assert str(dead) in err and "partial cache file" in err
+
+
+def test_a_killed_downloads_staging_folder_is_removed_on_the_next_download(tmp_path):
+    from benchmark.atomic import owner_tag
+    from benchmark.download import STAGING_MARK, staging
+
+    host = owner_tag().split("-")[0]
+    orphan = tmp_path / f".utd_mhad{STAGING_MARK}{host}-{_dead_pid()}-x1y2"
+    (orphan / "scratch").mkdir(parents=True)
+    (orphan / "scratch" / "Inertial.zip").write_bytes(b"half an archive")
+    with staging(tmp_path / "utd_mhad") as (stage, _scratch):
+        assert owner_tag() in stage.parent.name
+        (stage / "ok.txt").write_text("done")
+    assert not orphan.exists()
+    assert (tmp_path / "utd_mhad" / "ok.txt").read_text() == "done"
+    assert [p.name for p in tmp_path.iterdir()] == ["utd_mhad"]

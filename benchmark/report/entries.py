@@ -55,6 +55,7 @@ class Entry:
     predictions: dict[str, Any] | None = None  # the record's per-clip `test_predictions` (None in older records)
     provenance: tuple[str, ...] = ()  # code version, device type, precision, data fingerprint (`provenance`)
     commit: str | None = None  # the git commit the record was produced at (None: unknown)
+    health: dict[str, Any] = field(default_factory=dict)  # the record's `feature_health` per encoder ({} if none)
 
 
 @dataclass
@@ -237,7 +238,7 @@ def collect(results_dir: Path, allow_mixed: bool = False) -> ResultSet:
             main_metric=metric_name(rec.get("main_metric") or c.get("main_metric")),
             method_cfg=dict(c.get("method_cfg") or {}),
             predictions=rec.get("test_predictions") or None, provenance=provenance(rec),
-            commit=(rec.get("git") or {}).get("commit"),
+            commit=(rec.get("git") or {}).get("commit"), health=dict(rec.get("feature_health") or {}),
         ))
     from benchmark.report.folds import family_entries
 

@@ -5,7 +5,8 @@
 - the methods statistically indistinguishable from it (the leaderboard's dagger: paired t-test over matched
   seeds, Holm-corrected) and those significantly below it;
 then, for retrieval-like tables, the best method of every retrieval view (fused, per modality, cross-modal)
-on mean average precision. The text states facts the tables already hold; it draws no conclusions beyond them.
+on mean average precision, and the encoders' collapse monitors where records carry them. The text states
+facts the tables already hold; it draws no conclusions beyond them.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tabulate import tabulate
 
 from benchmark.report import bootstrap
 from benchmark.report.entries import ResultSet
+from benchmark.report.health import health_markdown, health_rows
 from benchmark.report.leaderboard import (
     MAIN_GROUP,
     Leaderboard,
@@ -96,6 +98,9 @@ def findings_markdown(rs: ResultSet, suite: str | None = None) -> str:
                    "`default` = the protocol's main score (fused for multimodal methods, the own modality otherwise)."), "",
                   tabulate(views, headers=["Table", "View", "Best (mAP)", "Second"], tablefmt="github",
                            disable_numparse=True), ""]
+    health = health_markdown(health_rows(rs))
+    if health:
+        parts += [health]
     return "\n".join(parts).rstrip() + "\n"
 
 

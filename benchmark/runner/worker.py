@@ -141,6 +141,7 @@ def run_work_unit(work: WorkUnit, on_cell: Callable[[str, dict[str, Any]], None]
         split = data.split(unit.split)
         params = {"trainable": _count(pre.method, True),
                   "encoders": {m: _count(e, False) for m, e in pre.encoders().items()}}
+        health = _health(pre, data, split)
         for c in work.cells:
             t1 = time.perf_counter()
             try:
@@ -150,7 +151,7 @@ def run_work_unit(work: WorkUnit, on_cell: Callable[[str, dict[str, Any]], None]
                            "load_s": round(load_s if ckpt_existed else load_s - pretrain_s, 3),
                            "protocol_s": round(protocol_s, 3),
                            "total_s": round(protocol_s + (0.0 if ckpt_existed else pretrain_s), 3)}
-                rec = build_record(work, c, result, timings, params, device, data, split)
+                rec = build_record(work, c, result, timings, params, device, data, split, health)
                 store.write_record(results_dir, rec)
                 outcomes.append({"key": c.key, "label": cell_label(c), "metrics": rec["metrics"],
                                  "seconds": protocol_s, "flops": c.flops})
@@ -162,6 +163,21 @@ def run_work_unit(work: WorkUnit, on_cell: Callable[[str, dict[str, Any]], None]
             if on_cell is not None:
                 on_cell(work.unit, outcomes[-1])
     return work.unit, outcomes, None
+
+
+def _health(pre: Any, data: Any, split: Any) -> dict[str, Any] | None:
+    """The collapse monitors of each frozen encoder on the split's training clips (None when they fail)."""
+    from benchmark.health import encoder_health, training_clips
+
+    idx = training_clips(split)
+    if idx.numel() < 2:
+        return None
+    try:
+        return {m: encoder_health(e, data.modalities[m][idx.to(data.modalities[m].device)])
+                for m, e in sorted(pre.encoders().items())}
+    except Exception as exc:  # a monitor must never fail a cell
+        print(f"warning: feature health of {pre.variant} not computed ({exc!r})", file=sys.stderr)
+        return None
 
 
 def _evaluate(c: Cell, pre: Any, data: Any, split: Any, device: Any) -> Any:
@@ -190,7 +206,8 @@ def test_predictions(result: Any, data: Any, split: Any) -> dict[str, Any] | Non
 
 
 def build_record(work: WorkUnit, c: Cell, result: Any, timings: dict[str, Any], params: dict[str, Any],
-                 device: Any, data: Any, split: Any = None) -> dict[str, Any]:
+                 device: Any, data: Any, split: Any = None, health: dict[str, Any] | None = None,
+                 ) -> dict[str, Any]:
     """The record of one evaluated cell (schema: benchmark.store)."""
     from benchmark.hardware import cpu_info
 
@@ -212,5 +229,6 @@ def build_record(work: WorkUnit, c: Cell, result: Any, timings: dict[str, Any], 
             "main_metric": training.main_metric_key if training is not None else "accuracy",
             "training_profile": training.describe() if training is not None else None,
             "test_predictions": test_predictions(result, data, split) if split is not None else None,
+            "feature_health": health,
         },
     )
