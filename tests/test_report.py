@@ -426,26 +426,44 @@ def test_paper_table(report):
     utd = _section(md, "utd_mhad / xsub (accuracy)")
     lines = {(c[0], c[1]): c[2:] for c in ([x.strip() for x in line.strip("|").split("|")]
                                             for line in utd.splitlines() if line.startswith("| "))}
-    assert lines[("Multimodal", "CMC-CMKM (cmc_cmkm)")] == ["97.67", "97.24 ± 0.56 (n=5)", "-0.43"]
-    assert lines[("Multimodal", "CMC (cmc)")] == ["96.04", "97.18 ± 0.45 (n=5)", "+1.14"]
-    assert lines[("Multimodal", "Supervised, end-to-end fusion (reference supervised_training_mm.py) "
-                                "(supervised[all])")] == ["97.21", "97.21 (n=1)", "+0.00"]
-    assert lines[("Multimodal", "Supervised, frozen unimodal encoders + fusion head (reference "
-                                "supervised_training_mm.py --pre_trained_paths) (supervised_fusion)")] == \
+    def short(row: list[str]) -> list[str]:  # published, ours, difference
+        return [row[0], row[1], row[-1]]
+
+    cmkm = lines[("Multimodal", "CMC-CMKM (cmc_cmkm)")]
+    assert short(cmkm) == ["97.67", "97.24 ± 0.56 (n=5)", "-0.43"]
+    assert short(lines[("Multimodal", "CMC (cmc)")]) == ["96.04", "97.18 ± 0.45 (n=5)", "+1.14"]
+    one = lines[("Multimodal", "Supervised, end-to-end fusion (reference supervised_training_mm.py) "
+                               "(supervised[all])")]
+    assert short(one) == ["97.21", "97.21 (n=1)", "+0.00"]
+    assert one[2:6] == ["–", "–", "–", "50 %"]  # one seed: no intervals; a value equal to ours counts half
+    assert short(lines[("Multimodal", "Supervised, frozen unimodal encoders + fusion head (reference "
+                                      "supervised_training_mm.py --pre_trained_paths) (supervised_fusion)")]) == \
         ["97.21", "not run", "–"]
-    assert lines[("Skeleton", "Supervised (supervised[skeleton])")] == ["94.65", "not run", "–"]
-    p = sst.ttest_rel(ACC_CMKM, ACC_CMC).pvalue
-    assert (f"cmc_cmkm vs cmc (accuracy, paired over seeds): mean difference +0.06 points (published: +1.63), "
-            f"paired t-test p = {p:.3f}, n = 5: not significant at alpha = 0.05.") in utd
+    assert short(lines[("Skeleton", "Supervised (supervised[skeleton])")]) == ["94.65", "not run", "–"]
+    # our interval (t over seeds: these records hold no per-clip predictions) and one run's prediction interval
+    x = np.asarray(ACC_CMKM) * 100
+    lo, hi = sst.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=x.std(ddof=1) / np.sqrt(len(x)))
+    half = sst.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) * np.sqrt(1 + 1 / len(x))
+    assert cmkm[2] == f"{lo:.2f}-{hi:.2f}"
+    assert cmkm[3] == f"{x.mean() - half:.2f}-{min(100.0, x.mean() + half):.2f}"
+    assert cmkm[4] == ("yes" if x.mean() - half <= 97.67 <= x.mean() + half else "no (above)")
+    assert cmkm[5] == f"{100 * np.mean(x < 97.67):.0f} %"
+    d = (np.asarray(ACC_CMKM) - np.asarray(ACC_CMC)) * 100
+    dlo, dhi = sst.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=d.std(ddof=1) / np.sqrt(len(d)))
+    p_greater = sst.t.cdf(d.mean() / (d.std(ddof=1) / np.sqrt(len(d))), len(d) - 1)
+    assert (f"cmc_cmkm vs cmc (accuracy, paired over 5 seed(s), seeds only): mean difference +0.06 points "
+            f"(published: +1.63), 95 % interval [{dlo:+.2f}, {dhi:+.2f}], P(cmc_cmkm > cmc) = {p_greater:.3f}: "
+            f"not shown: the interval contains 0") in utd
     mm = _section(md, "mmact / xsub (f1_macro)")
     lines = {(c[0], c[1]): c[2:] for c in ([x.strip() for x in line.strip("|").split("|")]
                                             for line in mm.splitlines() if line.startswith("| "))}
-    assert lines[("Multimodal", "CMC-CMKM (cmc_cmkm)")] == ["84.51", "85.00 ± 1.00 (n=3)", "+0.49"]
-    # f1 of cmc_cmkm - cmc is +3 points on every seed: no variance, so the paired t-test cannot judge it
-    assert "mean difference +3.00 points (published: +2.46), n = 3: untestable" in mm
+    assert short(lines[("Multimodal", "CMC-CMKM (cmc_cmkm)")]) == ["84.51", "85.00 ± 1.00 (n=3)", "+0.49"]
+    # f1 of cmc_cmkm - cmc is +3 points on every seed: no variance, so nothing can be claimed (never "certain")
+    assert "mean difference +3.00 points (published: +2.46); untestable" in mm
     assert "mmact / xscene" not in md  # no records there
     csv_text = (root / "table.csv").read_text(encoding="utf-8")
-    assert "utd_mhad,xsub,accuracy,Multimodal,CMC-CMKM,cmc_cmkm,97.67,97.2400,0.5595,5,-0.4300" in csv_text
+    assert "utd_mhad,xsub,accuracy,Multimodal,CMC-CMKM,cmc_cmkm,97.67,97.2400,0.5595,5," in csv_text
+    assert csv_text.splitlines()[0].endswith("run_pi_low,run_pi_high,plausible,percentile,difference")
 
 
 def test_paper_verdict_does_not_call_an_untestable_pair_not_significant(report):
@@ -481,9 +499,9 @@ def test_paper_table_only_from_reference_configuration(tmp_path):
     md = (tmp_path / "table.md").read_text(encoding="utf-8")
     rows = {c[1]: c[2:] for c in ([x.strip() for x in line.strip("|").split("|")] for line in md.splitlines()
                                   if line.startswith("| "))}
-    assert rows["SimCLR (simclr[skeleton])"] == ["95.11", "95.00 ± 0.00 (n=2)", "-0.11"]
-    assert rows["CMC (cmc)"] == ["96.04", "97.00 (n=1)", "+0.96"]  # the epochs=10 runs left out
-    assert rows["CMC-CMKM (cmc_cmkm)"] == ["97.67", "not run", "–"]
+    assert [rows["SimCLR (simclr[skeleton])"][i] for i in (0, 1, -1)] == ["95.11", "95.00 ± 0.00 (n=2)", "-0.11"]
+    assert [rows["CMC (cmc)"][i] for i in (0, 1, -1)] == ["96.04", "97.00 (n=1)", "+0.96"]  # epochs=10 runs left out
+    assert [rows["CMC-CMKM (cmc_cmkm)"][i] for i in (0, 1, -1)] == ["97.67", "not run", "–"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -670,3 +688,50 @@ def test_per_clip_report_is_byte_reproducible(tmp_path):
                          cwd=Path(__file__).resolve().parent.parent, encoding="utf-8",
                          env={**os.environ, "PYTHONHASHSEED": "12345"})
     assert out.stdout == first
+
+
+# ------------------------------------------------------------------------------------------------
+# paired difference of two rows (the paper verdict) and seeds-only superiority
+# ------------------------------------------------------------------------------------------------
+def _clip_preds(correct_per_subject: dict[int, int], n_per_subject: int = 10) -> "bootstrap.Predictions":
+    from benchmark.report import bootstrap
+
+    unit, y_true, y_pred = [], [], []
+    for subj, k in sorted(correct_per_subject.items()):
+        for i in range(n_per_subject):
+            unit.append(subj)
+            y_true.append(i % 3)
+            y_pred.append(i % 3 if i < k else (i + 1) % 3)
+    return bootstrap.Predictions(np.asarray(y_true), np.asarray(y_pred), np.asarray(unit))
+
+
+def test_paired_difference_over_seeds_and_subjects():
+    from benchmark.report import bootstrap
+
+    a = {s: _clip_preds({1: 9, 2: 9, 3: 8, 4: 9}) for s in range(3)}  # better on every subject and seed
+    b = {s: _clip_preds({1: 6, 2: 7, 3: 5, 4: 7 - s}) for s in range(3)}
+    va = {s: float(np.mean(p.y_true == p.y_pred)) for s, p in a.items()}
+    vb = {s: float(np.mean(p.y_true == p.y_pred)) for s, p in b.items()}
+    d = bootstrap.paired_difference(a, b, va, vb, "accuracy", 7, 3)
+    assert d.scheme == "seeds x subjects" and d.n_seeds == 3
+    assert d.mean == pytest.approx(np.mean([va[s] - vb[s] for s in range(3)]))
+    assert 0.0 < d.low <= d.mean <= d.high and d.p_greater == 1.0
+    same = bootstrap.paired_difference(a, a, va, va, "accuracy", 7, 3)
+    assert same.low == same.high == 0.0 and same.p_greater == 0.5  # identical rows: ties counted half
+
+
+def test_seeds_only_superiority_is_student_t_and_never_certain_from_a_constant_shift():
+    from benchmark.report import bootstrap
+
+    diffs = [0.02, 0.035, 0.028]
+    sem = np.std(diffs, ddof=1) / np.sqrt(3)
+    assert bootstrap.t_superiority(diffs) == pytest.approx(sst.t.cdf(np.mean(diffs) / sem, 2))
+    assert np.isnan(bootstrap.t_superiority([0.03, 0.03, 0.03]))  # constant shift: no variance to judge by
+    assert np.isnan(bootstrap.t_superiority([0.01, 0.02]))  # too few seeds
+    va, vb = {0: 0.9, 1: 0.92, 2: 0.91}, {0: 0.88, 1: 0.885, 2: 0.882}
+    d = bootstrap.paired_difference(va, vb, va, vb, "accuracy", 1, 3)
+    assert d.scheme == "seeds only"
+    lo, hi = sst.t.interval(0.95, 2, loc=np.mean([0.02, 0.035, 0.028]), scale=sem)
+    assert (d.low, d.high) == pytest.approx((lo, hi)) and d.p_greater == pytest.approx(bootstrap.t_superiority(diffs))
+    p = bootstrap.pairwise_superiority({"a": va, "b": vb}, "accuracy", 1, 3)
+    assert p[("a", "b")] == pytest.approx(d.p_greater) and p[("b", "a")] == pytest.approx(1 - d.p_greater)

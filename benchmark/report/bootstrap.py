@@ -15,8 +15,10 @@ over the classes present) on the drawn subjects' clips. From the replicates:
 
 Rows without per-clip predictions (records written before they were stored) fall back to seeds only, which
 the tables mark: the row interval is the Student-t interval over seeds (clipped to [0, 1]), Δ to best gets
-the t-interval of the paired per-seed differences, and P(best) comes from resampling seeds; with fewer than
-3 shared seeds, or differences without variance (e.g. one clip on every seed), nothing is claimed.
+the t-interval of the paired per-seed differences, pairwise P(a > b) is T_{n-1}(mean / sem) of the paired
+differences (`t_superiority`: resampling three numbers would call nearly anything certain), and P(best) comes
+from resampling seeds; with fewer than 3 shared seeds, or differences without variance (e.g. one clip on every
+seed), nothing is claimed.
 The generator is seeded from the table's identity, so reports are byte-reproducible.
 """
 from __future__ import annotations
@@ -206,6 +208,10 @@ def pairwise_superiority(rows: Mapping[str, Mapping[int, Any]], metric: str, see
             if not shared or (not clip_level and len(shared) < MIN_SEEDS_SEED_ONLY):
                 out[(a, b)] = out[(b, a)] = math.nan
                 continue
+            if not clip_level:
+                p = t_superiority([float(rows[a][s]) - float(rows[b][s]) for s in shared])
+                out[(a, b)], out[(b, a)] = p, 1.0 - p
+                continue
             draws = rng.integers(0, len(shared), size=(n_boot, len(shared)))
             va, vb = (_row_replicates(rows[lab], shared, draws, metric, clip_level, weights, units, n_classes)
                       for lab in (a, b))
@@ -213,6 +219,59 @@ def pairwise_superiority(rows: Mapping[str, Mapping[int, Any]], metric: str, see
             p = float(np.mean((d > TOLERANCE) + 0.5 * (np.abs(d) <= TOLERANCE)))
             out[(a, b)], out[(b, a)] = p, 1.0 - p
     return out
+
+
+def t_superiority(diffs: Sequence[float]) -> float:
+    """P(mean difference > 0) from per-seed differences under Student t (the flat-prior posterior of the mean):
+    T_{n-1}(mean / sem). nan with fewer than MIN_SEEDS_SEED_ONLY values or without variance (a constant shift is
+    not certainty)."""
+    from scipy import stats as st
+
+    d = np.asarray(list(diffs), dtype=float)
+    if d.size < MIN_SEEDS_SEED_ONLY or float(np.ptp(d)) <= TOLERANCE:
+        return math.nan
+    sem = float(d.std(ddof=1)) / math.sqrt(d.size)
+    return float(st.t.cdf(float(d.mean()) / sem, df=d.size - 1))
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """a - b over paired replicates (fractions): mean of the per-seed differences, its interval, P(a > b)."""
+
+    n_seeds: int
+    mean: float
+    low: float
+    high: float
+    p_greater: float
+    scheme: str
+
+
+def paired_difference(a: Mapping[int, Any], b: Mapping[int, Any], values_a: Mapping[int, float],
+                      values_b: Mapping[int, float], metric: str, seed: int, n_classes: int,
+                      n_boot: int = N_BOOT) -> PairedDifference:
+    """Row a minus row b on their shared seeds: {seed: Predictions} for both (seeds x test subjects) or
+    {seed: value} (seeds only). nan interval and P where nothing can be claimed (no shared seed; seeds only with
+    fewer than MIN_SEEDS_SEED_ONLY seeds or differences without variance)."""
+    rng = np.random.default_rng(seed)
+    shared = sorted(set(a) & set(b) & set(values_a) & set(values_b))
+    mean = float(np.mean([values_a[s] - values_b[s] for s in shared])) if shared else math.nan
+    rows = {"a": {s: a[s] for s in shared}, "b": {s: b[s] for s in shared}}
+    clip_level, units, weights = _unit_weights(rows, rng, n_boot)
+    scheme = "seeds x subjects" if clip_level else "seeds only"
+    diffs = [values_a[s] - values_b[s] for s in shared]
+    if not shared or (not clip_level and (len(shared) < MIN_SEEDS_SEED_ONLY or float(np.ptp(diffs)) <= TOLERANCE)):
+        return PairedDifference(len(shared), mean, math.nan, math.nan, math.nan, scheme)
+    if not clip_level:  # a handful of seed values: Student t, not a bootstrap of 3 numbers
+        from benchmark.report.stats import t_interval
+
+        lo, hi = t_interval(diffs)
+        return PairedDifference(len(shared), mean, lo, hi, t_superiority(diffs), scheme)
+    draws = rng.integers(0, len(shared), size=(n_boot, len(shared)))
+    va, vb = (_row_replicates(rows[k], shared, draws, metric, clip_level, weights, units, n_classes) for k in "ab")
+    d = va - vb
+    lo, hi = _interval(d)
+    p = float(np.mean((d > TOLERANCE) + 0.5 * (np.abs(d) <= TOLERANCE)))
+    return PairedDifference(len(shared), mean, lo, hi, p, scheme)
 
 
 def rank(means: Mapping[str, float]) -> list[str]:

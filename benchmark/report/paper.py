@@ -10,8 +10,21 @@ protocol of ours that reproduces the published evaluation, each dataset's column
 Only records of the reference configuration count: no method override besides the modality and no protocol
 override, so a run with shortened schedules (`--epochs-scale`, the quick suite) or changed hyperparameters is
 never set beside the published numbers. The comparison is written only for (dataset, split) pairs that have
-published numbers and such records; a paired test over seeds says whether the headline pair's challenger
-beats its baseline in our runs.
+published numbers and such records.
+
+Per row: ours as mean ± std over seeds; our 95 % interval of that mean (the leaderboard's two-level bootstrap
+over seeds and test subjects where records hold per-clip predictions, else the t-interval over seeds); and
+whether the published value is plausible as ONE run of ours. Published values are single runs (one seed,
+selected on one validation subject), so they are judged against the spread of single runs, not against the
+interval of our mean: the 95 % prediction interval of one further run under a normal model of our seeds,
+mean ± t(0.975, n-1) · std · sqrt(1 + 1/n) (n >= 2, clipped to [0, 100] %), plus the published value's
+percentile among our seeds (the share of our seeds below it, ties counted half). "plausible" = inside that
+prediction interval.
+
+Under each table the headline pair (challenger vs baseline, e.g. CMC-CMKM vs CMC) gets its verdict from the
+paired bootstrap (same seeds, same drawn test subjects; `bootstrap.paired_difference`; records without
+per-clip predictions: Student t over the paired seeds): the mean difference, its 95 % interval,
+P(challenger > baseline), and "real" only when the interval excludes 0.
 """
 from __future__ import annotations
 
@@ -27,9 +40,9 @@ from typing import Any
 
 from tabulate import tabulate
 
-from benchmark.report import stats
+from benchmark.report import bootstrap, stats
 from benchmark.report.entries import Entry, ReportError, ResultSet
-from benchmark.report.tables import fmt_p, pct
+from benchmark.report.tables import pct
 
 PUBLISHED_FILE = Path(__file__).with_name("published_ijcnn2022.json")
 
@@ -119,6 +132,35 @@ class PaperRow:
     published: PublishedRow
     value: float  # published, percent
     ours: stats.Summary  # fractions
+    interval: tuple[float, float] = (math.nan, math.nan)  # 95 % interval of our mean (fractions)
+    scheme: str = "seeds only"  # how the interval was drawn
+    seed_values: tuple[float, ...] = ()  # our per-seed values (fractions)
+
+    @property
+    def prediction(self) -> tuple[float, float]:
+        """95 % prediction interval of one further run of ours (fractions; nan with fewer than 2 seeds)."""
+        s = self.ours
+        if s.n < 2 or math.isnan(s.std):
+            return (math.nan, math.nan)
+        half = float(stats.t_quantile(0.975, s.n - 1)) * s.std * math.sqrt(1.0 + 1.0 / s.n)
+        return (max(0.0, s.mean - half), min(1.0, s.mean + half))  # a score lies in [0, 1]
+
+    @property
+    def percentile(self) -> float:
+        """The published value's percentile among our seeds: share of seeds below it, ties half (nan: no runs)."""
+        if not self.seed_values:
+            return math.nan
+        v = self.value / 100.0
+        below = sum(1.0 if x < v - 1e-12 else 0.5 if abs(x - v) <= 1e-12 else 0.0 for x in self.seed_values)
+        return below / len(self.seed_values)
+
+    @property
+    def plausible(self) -> bool | None:
+        """Published value inside the prediction interval (None when there is none)."""
+        lo, hi = self.prediction
+        if math.isnan(lo):
+            return None
+        return lo <= self.value / 100.0 <= hi
 
     @property
     def difference(self) -> float:
@@ -134,7 +176,7 @@ class PaperSection:
     split: str
     metric: str
     rows: list[PaperRow]
-    pair: stats.PairedTest | None  # None when either variant has no runs
+    pair: bootstrap.PairedDifference | None  # headline challenger - baseline; None when either has no runs
 
 
 def is_reference_config(e: Entry) -> bool:
@@ -156,19 +198,42 @@ def paper_sections(rs: ResultSet, protocol: str | None = None) -> list[PaperSect
             continue
         metric = data.metric[dataset]
         by_label: dict[str, dict[int, float]] = {}
+        preds: dict[str, dict[int, Any]] = {}
         for e in ents:
             v = e.metrics.get(metric, math.nan)
             if math.isfinite(v):
                 by_label.setdefault(e.variant, {})[e.seed] = v  # one config per variant after the filter
-        rows = [PaperRow(p, p.values[(dataset, split)], stats.summarize(list(by_label.get(p.variant, {}).values())))
-                for p in data.rows if (dataset, split) in p.values]
-        a, b = (by_label.get(v, {}) for v in data.headline_pair)
+                preds.setdefault(e.variant, {})[e.seed] = bootstrap.predictions_from(e.predictions)
+        clip_level = all(p is not None for row in preds.values() for p in row.values())
+        inputs = {lab: (preds[lab] if clip_level else dict(vals)) for lab, vals in by_label.items()}
+        n_classes = _n_classes(ents)
+        tid = ("paper", dataset, split, protocol, metric)
+        boots = bootstrap.bootstrap_table(inputs, metric, bootstrap.table_seed(*tid), by_label, n_classes)
+        rows = []
+        for p in data.rows:
+            if (dataset, split) not in p.values:
+                continue
+            vals = by_label.get(p.variant, {})
+            b = boots.get(p.variant)
+            summary = stats.summarize(list(vals.values()))
+            interval = (b.low, b.high) if b is not None else (math.nan, math.nan)
+            rows.append(PaperRow(p, p.values[(dataset, split)], summary, interval,
+                                 b.scheme if b is not None else "seeds only", tuple(vals[k] for k in sorted(vals))))
+        chal, base = data.headline_pair
         pair = None
-        if a and b:
-            seeds = sorted(set(a) & set(b))
-            pair = stats.paired_ttest([a[s] for s in seeds], [b[s] for s in seeds])
+        if by_label.get(chal) and by_label.get(base):
+            pair = bootstrap.paired_difference(inputs[chal], inputs[base], by_label[chal], by_label[base], metric,
+                                               bootstrap.table_seed(*tid, "pair"), n_classes)
         out.append(PaperSection(dataset, split, metric, rows, pair))
     return out
+
+
+def _n_classes(ents: list[Entry]) -> int:
+    n = 1
+    for e in ents:
+        if e.predictions:
+            n = max(n, 1 + max(max(e.predictions["y_true"], default=0), max(e.predictions["y_pred"], default=0)))
+    return n
 
 
 def _ours(s: stats.Summary) -> str:
@@ -179,33 +244,56 @@ def _ours(s: stats.Summary) -> str:
     return f"{pct(s.mean)} ± {pct(s.std)} (n={s.n})"
 
 
+def _range(iv: tuple[float, float]) -> str:
+    lo, hi = iv
+    return "–" if math.isnan(lo) else f"{100 * lo:.2f}-{100 * hi:.2f}"
+
+
+def _plausible(r: PaperRow) -> str:
+    ok = r.plausible
+    if ok is None:
+        return "–"
+    if ok:
+        return "yes"
+    return "no (above)" if r.value / 100.0 > r.prediction[1] else "no (below)"
+
+
 def _signed(x: float) -> str:
     return "–" if math.isnan(x) else f"{x:+.2f}"
 
 
-def verdict_line(section: PaperSection, alpha: float = stats.ALPHA) -> str:
-    """One sentence: the headline pair's challenger minus its baseline in our runs (paired over seeds) and
-    whether it is significant."""
+def _prob(p: float) -> str:
+    """P formatted without claiming certainty a finite bootstrap cannot give."""
+    if p >= 1.0 - 0.5 / bootstrap.N_BOOT:
+        return f">= {1 - 0.5 / bootstrap.N_BOOT:.4f}"
+    if p <= 0.5 / bootstrap.N_BOOT:
+        return f"<= {0.5 / bootstrap.N_BOOT:.4f}"
+    return f"{p:.3f}"
+
+
+def verdict_line(section: PaperSection) -> str:
+    """One sentence: the headline pair's challenger minus its baseline in our runs (paired bootstrap over seeds
+    and test subjects), its interval, P(challenger > baseline) and whether the difference is real."""
     values = {r.published.variant: r.value for r in section.rows}
     chal, base = published().headline_pair
     pub = ""
     if chal in values and base in values:
         pub = f" (published: {values[chal] - values[base]:+.2f})"
-    head = f"{chal} vs {base} ({section.metric}, paired over seeds)"
-    t = section.pair
-    if t is None:
-        return f"{head}: n/a - needs records of both variants."
-    if t.n < 2:
-        return f"{head}: n/a - {t.n} paired seed(s), at least 2 needed; mean difference " \
-               f"{_signed(100 * t.mean_diff)} points{pub}."
-    if math.isnan(t.pvalue):
-        return (f"{head}: mean difference {_signed(100 * t.mean_diff)} points{pub}, n = {t.n}: untestable "
-                f"(the differences have no variance across seeds, so a t-test cannot judge them).")
-    sig = "significant" if t.pvalue < alpha else "not significant"
-    p_text = fmt_p(t.pvalue)
-    p_text = f"p {p_text[0]} {p_text[1:]}" if p_text.startswith("<") else f"p = {p_text}"
-    return (f"{head}: mean difference {_signed(100 * t.mean_diff)} points{pub}, paired t-test "
-            f"{p_text}, n = {t.n}: {sig} at alpha = {alpha}.")
+    d = section.pair
+    head = f"{chal} vs {base} ({section.metric}"
+    if d is None:
+        return f"{head}): n/a - needs records of both variants."
+    head += f", paired over {d.n_seeds} seed(s), {d.scheme})"
+    diff = f"mean difference {_signed(100 * d.mean)} points{pub}"
+    if math.isnan(d.low):
+        need = (f"at least {bootstrap.MIN_SEEDS_SEED_ONLY} shared seeds with varying differences"
+                if d.scheme == "seeds only" else "shared seeds")
+        return f"{head}: {diff}; untestable - needs {need}."
+    real = d.low > 0.0 or d.high < 0.0
+    verdict = ("real: the interval excludes 0" if real
+               else "not shown: the interval contains 0 (absence of evidence, not evidence of equality)")
+    return (f"{head}: {diff}, 95 % interval [{_signed(100 * d.low)}, {_signed(100 * d.high)}], "
+            f"P({chal} > {base}) = {_prob(d.p_greater)}: {verdict}.")
 
 
 def paper_markdown(sections: list[PaperSection], protocol: str | None = None) -> str:
@@ -213,13 +301,21 @@ def paper_markdown(sections: list[PaperSection], protocol: str | None = None) ->
     data = published()
     protocol = data.protocol if protocol is None else protocol
     parts = ["# Published vs reproduced", "",
-             (f"Published: {data.source}. Ours: protocol `{protocol}`, mean ± std over seeds (n seeds). "
-              f"All values in %; difference = ours - published, in points."), ""]
+             (f"Published: {data.source}. Ours: protocol `{protocol}`, mean ± std over seeds (n seeds), and the "
+              f"95 % interval of that mean (bootstrap over seeds and test subjects, or t over seeds where records "
+              f"lack per-clip predictions). The published values are single runs, so they are judged against "
+              f"one run of ours: `one run (95 % PI)` is the prediction interval of one further seed, mean ± "
+              f"t(0.975, n-1) · std · sqrt(1 + 1/n) clipped to [0, 100]; `plausible` = the published value lies "
+              f"inside it, and `percentile` = share of our seeds below the published value. All values in %; "
+              f"difference = ours - published, in points."), ""]
     for sec in sections:
         rows = [[r.published.modality, f"{r.published.approach} ({r.published.variant})", f"{r.value:.2f}",
-                 _ours(r.ours), _signed(r.difference)] for r in sec.rows]
-        table = tabulate(rows, headers=["Modality", "Approach", "published", "ours (mean ± std, n)", "difference"],
-                         tablefmt="github", disable_numparse=True)
+                 _ours(r.ours), _range(r.interval), _range(r.prediction), _plausible(r),
+                 "–" if math.isnan(r.percentile) else f"{100 * r.percentile:.0f} %", _signed(r.difference)]
+                for r in sec.rows]
+        table = tabulate(rows, headers=["Modality", "Approach", "published", "ours (mean ± std, n)",
+                                        "our 95 % interval", "one run (95 % PI)", "plausible", "percentile",
+                                        "difference"], tablefmt="github", disable_numparse=True)
         parts += [f"## {sec.dataset} / {sec.split} ({sec.metric})", "", table, "", verdict_line(sec), ""]
     return "\n".join(parts).rstrip("\n") + "\n"
 
@@ -229,12 +325,16 @@ def paper_csv(sections: list[PaperSection]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["dataset", "split", "metric", "modality", "approach", "variant", "published", "ours_mean",
-                "ours_std", "n", "difference"])
+                "ours_std", "n", "ours_low", "ours_high", "run_pi_low", "run_pi_high", "plausible", "percentile",
+                "difference"])
     for sec in sections:
         for r in sec.rows:
             s = r.ours
             w.writerow([sec.dataset, sec.split, sec.metric, r.published.modality, r.published.approach,
                         r.published.variant, f"{r.value:.2f}", "" if s.n == 0 else f"{100 * s.mean:.4f}",
                         "" if s.n < 2 else f"{100 * s.std:.4f}", str(s.n),
+                        *("" if math.isnan(v) else f"{100 * v:.4f}" for v in (*r.interval, *r.prediction)),
+                        "" if r.plausible is None else str(r.plausible).lower(),
+                        "" if math.isnan(r.percentile) else f"{r.percentile:.4f}",
                         "" if math.isnan(r.difference) else f"{r.difference:.4f}"])
     return buf.getvalue()

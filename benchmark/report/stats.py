@@ -56,6 +56,11 @@ def _finite(values: Sequence[float]) -> np.ndarray:
     return arr[np.isfinite(arr)]
 
 
+def t_quantile(q: float, df: int) -> float:
+    """The q quantile of Student's t with `df` degrees of freedom."""
+    return float(_st.t.ppf(q, df=df))
+
+
 def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Two-sided Student-t confidence interval of the mean (nan, nan) with fewer than 2 values."""
     arr = _finite(values)
