@@ -22,7 +22,10 @@ Inertial semantics per `layout`:
     scaling          x * F, F ~ N(1, sigma^2) per element                 one factor per channel, constant in time
     rotation         x * S, S uniform in {-1, +1} per element             one uniformly random 3-D rotation per
                      (sign flips, not a rotation)                         sample, applied to every xyz triplet of
-                                                                          channels (acc and gyro alike); C % 3 == 0
+                                                                          channels (acc and gyro alike); C % 3 == 0,
+                                                                          or only to the triplets the modality
+                                                                          declares as vectors (`ModalitySpec.vectors`;
+                                                                          MMAct: not its orientation angles)
     permutation      channels split into n in {1..max_segments-1}         the same split-and-permute along time
                      near-equal contiguous groups, groups permuted        (segment permutation, Um et al. 2017)
                      (UTD: swaps the acc and gyro blocks)
@@ -30,7 +33,8 @@ Inertial semantics per `layout`:
                      shared by all channels (a full temporal shuffle)     axes per sample, applied inside every
                                                                           triplet (sensors and units never mix;
                                                                           the code's own (T, C) reading would
-                                                                          shuffle all channels, mixing acc & gyro)
+                                                                          shuffle all channels, mixing acc & gyro);
+                                                                          with declared vectors, inside those only
 
 Skeleton ops are the same in both layouts (C = 2 or 3 coordinates):
     jittering        x + N(0, sigma^2) per element
@@ -116,6 +120,13 @@ _IMPLICIT_PARAMS: dict[tuple[str, str], dict[str, Any]] = {
     ("skeleton", "rotation"): {"pivot_joint": 0},
 }
 
+# Parameters an op accepts when given but does not have by default: the vector triplets a modality declares
+# (`ModalitySpec.vectors`, handed over by `TrainingProfile.with_vectors`); the reference layout ignores them.
+_OPTIONAL_PARAMS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("inertial", "rotation"): ("vectors",),
+    ("inertial", "channel_shuffle"): ("vectors",),
+}
+
 # name: (type, predicate, what it must be)
 _PARAM_RULES: dict[str, tuple[type, Callable[[Any], bool], str]] = {
     "sigma": (float, lambda v: v >= 0, "a number >= 0"),
@@ -131,7 +142,25 @@ _PARAM_RULES: dict[str, tuple[type, Callable[[Any], bool], str]] = {
 
 
 # -- configuration -------------------------------------------------------------------------------------------
+def _check_vectors(where: str, value: Any) -> tuple[tuple[int, int, int], ...]:
+    """Channel index triplets: a list of 3-element lists of distinct non-negative integers."""
+    what = "a list of [i, j, k] channel index triplets, each channel in at most one"
+    if isinstance(value, (str, bytes)):
+        raise AugmentationError(f"{where}: parameter 'vectors' must be {what}, got {value!r}")
+    try:
+        groups = tuple(tuple(group) for group in value)
+    except TypeError:
+        raise AugmentationError(f"{where}: parameter 'vectors' must be {what}, got {value!r}") from None
+    flat = [c for group in groups for c in group]
+    if (any(len(group) != 3 for group in groups) or len(set(flat)) != len(flat)
+            or any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in flat)):
+        raise AugmentationError(f"{where}: parameter 'vectors' must be {what}, got {value!r}")
+    return groups  # type: ignore[return-value]
+
+
 def _check_param(where: str, key: str, value: Any) -> Any:
+    if key == "vectors":
+        return _check_vectors(where, value)
     kind, ok, what = _PARAM_RULES[key]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not float(value).is_integer()):
         raise AugmentationError(f"{where}: parameter {key!r} must be {what}, got {value!r}")
@@ -145,11 +174,12 @@ def _resolve_op(modality: str, base: OpConfig, override: Any, where: str) -> OpC
     """Merge one op's override {'apply', 'probability', params...} into its profile entry, validating each key."""
     params = {**_IMPLICIT_PARAMS.get((modality, base.name), {}), **base.params}
     apply, prob = base.apply, base.probability
+    optional = _OPTIONAL_PARAMS.get((modality, base.name), ())
     if override is not None:
         if not isinstance(override, Mapping):
             raise AugmentationError(f"{where}: override must be a dict like {{'apply': True, 'probability': 0.5}}, "
                                     f"got {override!r}")
-        valid = ["apply", "probability", *params]
+        valid = ["apply", "probability", *params, *(k for k in optional if k not in params)]
         for key, value in override.items():
             if key == "apply":
                 if not isinstance(value, bool):
@@ -159,7 +189,7 @@ def _resolve_op(modality: str, base: OpConfig, override: Any, where: str) -> OpC
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
                     raise AugmentationError(f"{where}: 'probability' must be a number in [0, 1], got {value!r}")
                 prob = float(value)
-            elif key in params:
+            elif key in params or key in optional:
                 params[key] = value
             else:
                 raise AugmentationError(f"{where}: " + unknown_name_message("parameter", key, valid))
@@ -229,9 +259,17 @@ class Augmenter:
                                     f"got {x.dtype} {list(x.shape)}")
         active = {o.name for o in self.active_ops}
         if self.modality == "inertial":
-            if any((self.layout, n) in _NEEDS_TRIPLETS for n in active) and x.shape[1] % 3:
-                raise AugmentationError(f"intended inertial rotation/channel_shuffle need xyz channel triplets; "
-                                        f"{x.shape[1]} channels is not a multiple of 3 (turn those ops off)")
+            for op in self.active_ops:
+                if (self.layout, op.name) not in _NEEDS_TRIPLETS:
+                    continue
+                vectors = op.params.get("vectors")
+                if vectors is None and x.shape[1] % 3:
+                    raise AugmentationError(f"intended inertial rotation/channel_shuffle need xyz channel triplets; "
+                                            f"{x.shape[1]} channels is not a multiple of 3 (turn those ops off, or "
+                                            f"declare the triplets as ModalitySpec.vectors)")
+                if vectors and max(c for group in vectors for c in group) >= x.shape[1]:
+                    raise AugmentationError(f"{op.name}: vectors {[list(g) for g in vectors]} name a channel beyond "
+                                            f"the {x.shape[1]} channels of the batch {list(x.shape)}")
             return
         if active & _GEOMETRIC and x.shape[1] not in (2, 3):
             raise AugmentationError(f"skeleton scaling/rotation/shear need 2 or 3 coordinates per joint, "

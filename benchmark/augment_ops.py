@@ -137,14 +137,24 @@ def _scale_channels(x: torch.Tensor, g: torch.Generator, sigma: float) -> torch.
     return x * (1.0 + sigma * _randn(g, (x.shape[0], x.shape[1], 1), x))
 
 
-def _flip_signs(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def _flip_signs(x: torch.Tensor, g: torch.Generator, vectors: object = None) -> torch.Tensor:
+    # the reference's "rotation" flips signs element-wise: declared vectors play no part
     return x * (_randint(g, 0, 2, tuple(x.shape), x) * 2 - 1).to(x.dtype)
 
 
-def _rotate_triplets(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def _rotate_triplets(x: torch.Tensor, g: torch.Generator,
+                     vectors: tuple[tuple[int, int, int], ...] | None = None) -> torch.Tensor:
+    """One rotation per sample applied to every xyz triplet, or (given `vectors`) to those channel triplets only."""
     n, c, t = x.shape
     rot = random_rotations_3d(g, n, x)
-    return torch.einsum("nij,ngjt->ngit", rot, x.view(n, c // 3, 3, t)).reshape(n, c, t)
+    if vectors is None:
+        return torch.einsum("nij,ngjt->ngit", rot, x.view(n, c // 3, 3, t)).reshape(n, c, t)
+    out = x.clone()
+    if vectors:
+        idx = torch.tensor([ch for group in vectors for ch in group], device=x.device)
+        picked = x.index_select(1, idx).view(n, len(vectors), 3, t)
+        out[:, idx] = torch.einsum("nij,ngjt->ngit", rot, picked).reshape(n, len(idx), t)
+    return out
 
 
 def _permute_channel_groups(x: torch.Tensor, g: torch.Generator, max_segments: int) -> torch.Tensor:
@@ -155,17 +165,26 @@ def _permute_time_segments(x: torch.Tensor, g: torch.Generator, max_segments: in
     return permute_segments(x, g, 2, max_segments)
 
 
-def _shuffle_time(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def _shuffle_time(x: torch.Tensor, g: torch.Generator, vectors: object = None) -> torch.Tensor:
     n, c, t = x.shape
     perm = _random_permutations(g, n, t, x)
     return x.gather(2, perm.view(n, 1, t).expand(n, c, t))
 
 
-def _shuffle_triplet_axes(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def _shuffle_triplet_axes(x: torch.Tensor, g: torch.Generator,
+                          vectors: tuple[tuple[int, int, int], ...] | None = None) -> torch.Tensor:
+    """One x/y/z permutation per sample inside every triplet, or (given `vectors`) inside those triplets only."""
     n, c, t = x.shape
     perm = _random_permutations(g, n, 3, x)  # [N, 3]
     ch = torch.arange(c, device=x.device)
-    idx = (ch // 3 * 3)[None, :] + perm[:, ch % 3]  # [N, C]
+    if vectors is None:
+        idx = (ch // 3 * 3)[None, :] + perm[:, ch % 3]  # [N, C]
+    else:
+        idx = ch.expand(n, c).clone()
+        if vectors:
+            groups = torch.tensor(vectors, device=x.device)  # [G, 3]
+            src = groups[:, perm]  # [G, N, 3]: the channel that lands on axis k of triplet g in sample n
+            idx[:, groups.flatten()] = src.permute(1, 0, 2).reshape(n, -1)
     return x.gather(1, idx.view(n, c, 1).expand(n, c, t))
 
 

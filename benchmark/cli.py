@@ -128,6 +128,7 @@ def list_plugins(out: Callable[[str], None] = print) -> None:
     from benchmark.contracts import DatasetError
     from benchmark.data import resolve_root
     from benchmark.registry import BACKBONES, DATASETS, METHODS, PROTOCOLS
+    from benchmark.runner.planner import downloadable
     from benchmark.suites import expand_method
 
     out("datasets:")
@@ -139,7 +140,9 @@ def list_plugins(out: Callable[[str], None] = print) -> None:
             try:
                 where = f"found in {cls().find(root)}"
             except DatasetError:
-                where = f"not found under {root} (python run_all.py --download {name}, or --data-root DIR)"
+                get = (f"python run_all.py --download {name}" if downloadable(name)
+                       else "not downloadable: see the README's section on it")
+                where = f"not found under {root} ({get}, or --data-root DIR)"
             except Exception as exc:
                 where = f"unavailable ({exc})"
         mods = ", ".join(f"{m} ({spec.kind})" for m, spec in cls.modalities.items())

@@ -5,10 +5,10 @@ import json
 import os
 import re
 import subprocess
-
-import pytest
 import sys
 from pathlib import Path
+
+import pytest
 
 from benchmark.registry import PROTOCOLS
 from tests.conftest import REPO

@@ -9,6 +9,7 @@ import itertools
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -693,7 +694,7 @@ def test_per_clip_report_is_byte_reproducible(tmp_path):
 # ------------------------------------------------------------------------------------------------
 # paired difference of two rows (the paper verdict) and seeds-only superiority
 # ------------------------------------------------------------------------------------------------
-def _clip_preds(correct_per_subject: dict[int, int], n_per_subject: int = 10) -> "bootstrap.Predictions":
+def _clip_preds(correct_per_subject: dict[int, int], n_per_subject: int = 10) -> Any:
     from benchmark.report import bootstrap
 
     unit, y_true, y_pred = [], [], []

@@ -23,6 +23,9 @@ from benchmark.config import ConfigError, resolve
 
 MODALITY_KINDS = ("inertial", "skeleton")
 BUDGET_TYPES = ("per_class", "fraction")
+# inertial augmentation ops (benchmark.augment) that treat channel triplets as 3-D vectors: they take the
+# triplets a modality declares (`ModalitySpec.vectors`) as their `vectors` parameter
+VECTOR_OPS = ("rotation", "channel_shuffle")
 DEFAULT_BUDGETS: dict[str, tuple[float, ...]] = {"per_class": (1, 2, 3, 5, 8),
                                                  "fraction": (0.01, 0.05, 0.1, 0.25, 0.5)}
 
@@ -38,19 +41,37 @@ class DataNotFoundError(DatasetError, FileNotFoundError):
 @dataclass(frozen=True)
 class ModalitySpec:
     """One modality as stored. Its name is free (the key in `DatasetPlugin.modalities`); its `kind` picks the
-    encoder and augmentations: 'inertial' (T, C) or 'skeleton' (T, J, C)."""
+    encoder and augmentations: 'inertial' (T, C) or 'skeleton' (T, J, C).
+
+    `vectors` (inertial only): the channel index triplets that are 3-D vectors (an accelerometer's or a
+    gyroscope's xyz), the only channels the vector ops of the `intended` augmentation layout (3-D rotation,
+    axis shuffle) touch; channels in no triplet (e.g. orientation angles) are left alone. None: every
+    consecutive triplet is a vector (the channel count must then be a multiple of 3).
+    """
 
     kind: str
     channels: int
     rate_hz: float
     joints: int | None = None
     description: str = ""
+    vectors: tuple[tuple[int, int, int], ...] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in MODALITY_KINDS:
             raise DatasetError(f"ModalitySpec kind {self.kind!r} is not known; use one of {MODALITY_KINDS}")
         if self.kind == "skeleton" and not self.joints:
             raise DatasetError("a skeleton ModalitySpec needs `joints` (the number of joints per frame)")
+        if self.vectors is not None:
+            if self.kind != "inertial":
+                raise DatasetError(f"ModalitySpec vectors are declared for inertial modalities only, not "
+                                   f"{self.kind!r}")
+            flat = [c for group in self.vectors for c in group]
+            if (any(len(group) != 3 for group in self.vectors) or len(set(flat)) != len(flat)
+                    or any(isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < self.channels
+                           for c in flat)):
+                raise DatasetError(f"ModalitySpec vectors {self.vectors!r}: give triplets of distinct channel "
+                                   f"indices in 0..{self.channels - 1}, each channel in at most one triplet")
+            object.__setattr__(self, "vectors", tuple(tuple(group) for group in self.vectors))
 
     @property
     def layout(self) -> str:
@@ -181,6 +202,23 @@ class TrainingProfile:
     def is_generic(self) -> bool:
         """Whether this profile declares nothing beyond the generic defaults (old keys stay valid for it)."""
         return self.describe() == TrainingProfile().describe()
+
+    def with_vectors(self, specs: Mapping[str, Any]) -> "TrainingProfile":
+        """This profile with every modality's declared `ModalitySpec.vectors` passed to the augmentation ops that
+        treat channel triplets as 3-D vectors (`VECTOR_OPS`); the same object when no modality declares any.
+        `specs` maps modality names to ModalitySpecs or their `vars()` dicts (as `MultimodalData.meta` holds)."""
+        augmentations: dict[str, Any] = {k: dict(v) for k, v in self.augmentations.items()}
+        changed = False
+        for name, spec in specs.items():
+            vectors = spec.get("vectors") if isinstance(spec, Mapping) else getattr(spec, "vectors", None)
+            if vectors is None:
+                continue
+            entry = {op: dict(cfg) for op, cfg in augmentations.get(name, {}).items()}
+            for op in VECTOR_OPS:
+                entry[op] = {**entry.get(op, {}), "vectors": [list(group) for group in vectors]}
+            augmentations[name] = entry
+            changed = True
+        return replace(self, augmentations=augmentations) if changed else self
 
     def selectors(self, method: str, kind: str, modality: str | None, modality_kind: str | None) -> list[str]:
         """The method_defaults selectors that apply to a configured method, least specific first."""

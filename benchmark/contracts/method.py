@@ -102,7 +102,8 @@ class DataInfo:
             shapes={m: tuple(int(d) for d in t.shape[1:]) for m, t in data.modalities.items()},
             kinds={m: specs[m]["kind"] for m in data.modalities},
             num_classes=data.num_classes,
-            training=data.meta.get("training") or TrainingProfile(),
+            # the declared vector triplets of each modality reach the augmenters through the profile
+            training=(data.meta.get("training") or TrainingProfile()).with_vectors(specs),
             dataset=data.name,
             train_size=None if split is None else int(len(split.train)),
             groups=tuple(sorted(data.groups)),

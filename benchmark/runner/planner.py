@@ -189,10 +189,17 @@ def expand_protocol(pcls: Any, cfg: dict[str, Any], info: DataInfo) -> list[dict
 def how_to_get(name: str) -> str:
     """One line on how to make a dataset available (download where the plugin can fetch it)."""
     cls = DATASETS.get(name)
-    if getattr(cls, "download", None) is not DatasetPlugin.download:
+    if downloadable(name):
         return (f"To get {name}: python run_all.py --download {name} [--data-root DIR], or point --data-root / "
                 f"$MMHAR_DATA at a folder that holds it.")
-    return f"{name} cannot be downloaded automatically: point --data-root / $MMHAR_DATA at a folder that holds it."
+    obtain = (getattr(cls, "how_to_obtain", "") or "").strip()
+    return f"{name} cannot be downloaded automatically. " + (
+        obtain or "Point --data-root / $MMHAR_DATA at a folder that holds it.")
+
+
+def downloadable(name: str) -> bool:
+    """Whether dataset `name`'s plugin can fetch its raw files (`--download`)."""
+    return getattr(DATASETS.get(name), "download", None) is not DatasetPlugin.download
 
 
 def plan_suite(suite: Suite, results_dir: Path, *, data_root: str | None = None,
