@@ -57,7 +57,8 @@ def test_suite_definitions() -> None:
     assert quick.variant_specs() == all_variant_specs() and quick.seeds == (0,)
     assert full.seeds == (0, 1, 2, 3, 4) and full.shrink == Shrink() and full.protocols is None
     assert full.methods is None and full.datasets == ("utd_mhad", "mmact", "synthetic") and full.skip_missing
-    assert paper.variant_specs() == list(PAPER_VARIANTS) and paper.protocol_names() == ["paper_head"]
+    assert paper.variant_specs() == list(PAPER_VARIANTS)
+    assert paper.protocol_names() == ["paper_head", "paper_head[bn_mode=frozen]"]
     assert paper.seeds == (0, 1, 2, 3, 4) and paper.shrink == Shrink() and paper.datasets == ("utd_mhad",)
 
 
@@ -105,7 +106,7 @@ def test_epochs_scale_multiplies_every_epoch_count(tmp_path: Path) -> None:
 def test_paper_suite_plan_on_utd_mhad(utd_root: Path, tmp_path: Path) -> None:
     plan = plan_suite(get_suite("paper"), tmp_path, data_root=str(utd_root))
     assert plan.datasets["utd_mhad"].sizes == {"train": 323, "val": 108, "test": 430}
-    assert len(plan.cells) == 8 * 5 and len(plan.todo) == 40  # 5 seeds
+    assert len(plan.cells) == 8 * 5 * 2 and len(plan.todo) == 80  # 5 seeds x (paper_head, its bn_mode=frozen)
     assert len(plan.units) == 40  # CMKM's SimCLR teachers and supervised_fusion's encoders are benchmarked units
     by_variant = {(u.variant, u.seed): u for u in plan.units.values()}
     simclr_i, simclr_s, kmkm = (by_variant[(v, 0)] for v in ("simclr[inertial]", "simclr[skeleton]", "cmc_cmkm"))
@@ -115,6 +116,7 @@ def test_paper_suite_plan_on_utd_mhad(utd_root: Path, tmp_path: Path) -> None:
     assert kmkm.resolved["epochs"] == 100 and kmkm.deps == {"teacher_inertial": simclr_i.key,
                                                             "teacher_skeleton": simclr_s.key}
     assert {c.protocol_resolved["epochs"] for c in plan.cells} == {100}
-    assert all(c.protocol_cfg == {} and set(c.method_cfg) <= {"modality"} for c in plan.cells)  # no shrinking
-    assert {c.protocol_variant for c in plan.cells} == {"paper_head"}
+    assert all(c.protocol_cfg in ({}, {"bn_mode": "frozen"}) and set(c.method_cfg) <= {"modality"}
+               for c in plan.cells)  # no shrinking
+    assert {c.protocol_variant for c in plan.cells} == {"paper_head", "paper_head[bn_mode=frozen]"}
     assert METHODS.get("supervised").kind == "supervised"
