@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Benchmark self-supervised multimodal HAR methods: run a suite of cells (dataset x method x "
                     "protocol x seed), store one record per cell and build the report.",
     )
-    p.add_argument("--suite", choices=sorted(SUITES), default="smoke", help="which suite to run (default: smoke)")
+    p.add_argument("--suite", choices=sorted(SUITES), default=None,
+                   help="which suite to run (default: smoke; with --report-only: the suite that wrote the folder)")
     p.add_argument("--list", action="store_true", help="list datasets, methods, protocols, backbones and suites")
     p.add_argument("--plugins", nargs="+", metavar="FILE.py", default=[],
                    help="plugin files kept outside the project (a method or dataset each); added to $MMHAR_PLUGINS")
@@ -121,6 +122,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing cell")
     p.add_argument("--quiet", action="store_true", help="print errors and the final summary only")
     return p
+
+
+SUITE_MARK = "suite.json"  # names the suite that wrote a results folder (titles its report)
+
+
+def mark_folder_suite(results_dir: Path, name: str) -> None:
+    """Record which suite writes `results_dir`, so a later `--report-only` titles the report alike."""
+    from benchmark.store import atomic_write_json
+
+    atomic_write_json(Path(results_dir) / SUITE_MARK, {"suite": name})
+
+
+def folder_suite(results_dir: Path) -> str | None:
+    """The suite that wrote `results_dir`: its mark, else the title of its leaderboard, else None."""
+    import json
+    import re
+
+    try:
+        name = json.loads((Path(results_dir) / SUITE_MARK).read_text()).get("suite")
+        if isinstance(name, str):
+            return name
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        first = (Path(results_dir) / "leaderboard.md").read_text(encoding="utf-8").split("\n", 1)[0]
+    except OSError:
+        return None
+    m = re.match(r"# Leaderboard: suite `([^`]+)`", first)
+    return m.group(1) if m else None
 
 
 def list_plugins(out: Callable[[str], None] = print) -> None:
@@ -273,14 +303,15 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             seeds = _seeds(args.seeds)
         except argparse.ArgumentTypeError as exc:
             parser.error(str(exc))
-        suite = narrow(get_suite(args.suite), datasets=_names(args.datasets), methods=_names(args.methods),
+        suite = narrow(get_suite(args.suite or "smoke"), datasets=_names(args.datasets), methods=_names(args.methods),
                        protocols=_names(args.protocols), seeds=seeds, epochs_scale=args.epochs_scale,
                        split=args.split)
         results_dir = args.results or Path("results") / suite.name
         if args.report_only:
             if not (results_dir / "records").is_dir():
                 raise RunError(f"no records in {results_dir / 'records'}; run the suite first (or pass --results DIR)")
-            _log_report(build_report_safely(results_dir, suite.name, log, args.allow_mixed), results_dir, log)
+            title = args.suite or folder_suite(results_dir)
+            _log_report(build_report_safely(results_dir, title, log, args.allow_mixed), results_dir, log)
             return EXIT_OK
         device = str(resolve_device(args.device))  # fails early when CUDA is asked for but absent
         if args.jobs is None:
@@ -298,6 +329,7 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                                step_times=step_times))
             return EXIT_OK
         check_writable(results_dir)
+        mark_folder_suite(results_dir, suite.name)
         summary = execute(plan, settings, log=log)
         _log_report(build_report_safely(results_dir, suite.name, log, args.allow_mixed), results_dir, log)
         if args.quiet:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -140,6 +141,20 @@ def test_run_then_rerun_then_report_only(toys, tmp_path: Path, capsys: pytest.Ca
     (tmp_path / "runs.csv").unlink()
     assert cli.main(["--suite", "smoke", "--results", str(tmp_path), "--report-only"]) == 0
     assert (tmp_path / "runs.csv").is_file() and len(built) == 3
+    # without --suite, --report-only titles the report with the suite that wrote the folder (its suite.json)
+    assert json.loads((tmp_path / "suite.json").read_text()) == {"suite": "smoke"}
+    (tmp_path / "suite.json").write_text(json.dumps({"suite": "paper"}))
+    assert cli.main(["--results", str(tmp_path), "--report-only"]) == 0
+    assert built[-1] == (tmp_path, "paper")
+
+
+def test_report_only_title_falls_back_to_the_leaderboards(tmp_path: Path) -> None:
+    (tmp_path / "leaderboard.md").write_text("# Leaderboard: suite `full`\n\ntext\n")
+    assert cli.folder_suite(tmp_path) == "full"
+    (tmp_path / "suite.json").write_text("{broken")
+    assert cli.folder_suite(tmp_path) == "full"  # an unreadable mark is ignored
+    (tmp_path / "leaderboard.md").write_text("# Leaderboard\n")
+    assert cli.folder_suite(tmp_path) is None
 
 
 def test_failing_cells_give_exit_code_1(toys, tmp_path: Path, capsys: pytest.CaptureFixture,
