@@ -40,6 +40,27 @@ def test_a_family_runs_every_fold_and_reports_them_pooled(fixtures, tmp_path: Pa
     build_report(tmp_path / "res")
     board = (tmp_path / "res" / "leaderboard.md").read_text()
     assert "folds" in board and "fold1" in board
+    # the dataset's default split beside the folds: findings compare the two rankings (Kendall's tau)
+    ref = narrow(replace(get_suite("smoke"), dataset_options={}), datasets=["fx_two_imus"],
+                 methods=["simclr[wrist]", "cmc"], protocols=["linear"], seeds=[0, 1])
+    assert execute(plan_suite(ref, tmp_path / "res", device="cpu"), RunSettings(device="cpu", quiet=True)).ok
+    build_report(tmp_path / "res")
+    from benchmark.report.leaderboard import leaderboards
+
+    boards = {b.split: b for b in leaderboards(collect(tmp_path / "res"))}
+    default = fixture_datasets.TwoImus.default_split
+    means = {s: {lab: c[b.main_metric].summary.mean for lab, c in b.rows} for s, b in boards.items()}
+    from scipy import stats as st
+
+    labs = sorted(means[default])
+    tau = st.kendalltau([means[default][k] for k in labs], [means["folds"][k] for k in labs]).statistic
+    findings = (tmp_path / "res" / "findings.md").read_text()
+    section = findings[findings.index("## Reference split vs subject folds"):]
+    row = next(line for line in section.splitlines() if line.startswith("| fx_two_imus / linear"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1:4] == [f"{default} vs folds", "2", "–" if tau != tau else f"{tau:+.2f}"]  # nan: a tie
+    for cell, m in ((cells[4], means[default]), (cells[5], means["folds"])):
+        assert cell == " = ".join(k for k in labs if m[k] == max(m.values()))  # ties are shown, not broken
 
 
 def test_an_unknown_split_names_the_choices(fixtures) -> None:

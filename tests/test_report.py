@@ -736,3 +736,24 @@ def test_seeds_only_superiority_is_student_t_and_never_certain_from_a_constant_s
     assert (d.low, d.high) == pytest.approx((lo, hi)) and d.p_greater == pytest.approx(bootstrap.t_superiority(diffs))
     p = bootstrap.pairwise_superiority({"a": va, "b": vb}, "accuracy", 1, 3)
     assert p[("a", "b")] == pytest.approx(d.p_greater) and p[("b", "a")] == pytest.approx(1 - d.p_greater)
+
+
+def test_findings_rank_methods_across_a_protocols_variants(tmp_path):
+    from benchmark.report.rankings import _ranks
+
+    assert _ranks({"a": 0.9, "b": 0.8, "c": 0.9, "d": 0.7}) == {"a": 1, "c": 1, "b": 3, "d": 4}  # ties share
+    values = {1: {"cmc": 0.50, "simclr[inertial]": 0.40}, 5: {"cmc": 0.70, "simclr[inertial]": 0.75}}
+    for budget, rows in values.items():
+        for variant, acc in rows.items():
+            for seed in (0, 1):
+                _write(tmp_path, _record("synthetic", "xsub", variant, "semisup", seed,
+                                         {"accuracy": acc + 0.01 * seed, "f1_macro": acc},
+                                         protocol_variant=f"semisup[per_class={budget}]",
+                                         protocol_cfg={"per_class": budget}))
+    build_report(tmp_path)
+    md = (tmp_path / "findings.md").read_text(encoding="utf-8")
+    section = md[md.index("### synthetic / xsub / semisup"):]
+    rows = {c[0]: c[1:] for c in ([x.strip() for x in line.strip("|").split("|")] for line in section.splitlines()
+                                  if line.startswith("| ") and not line.startswith("| Method"))}
+    assert rows["cmc"] == ["1 (50.50)", "2 (70.50)"]
+    assert rows["simclr[inertial]"] == ["2 (40.50)", "1 (75.50)"]

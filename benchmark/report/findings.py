@@ -5,7 +5,8 @@
 - the methods statistically indistinguishable from it (the leaderboard's dagger: paired t-test over matched
   seeds, Holm-corrected) and those significantly below it;
 then, for retrieval-like tables, the best method of every retrieval view (fused, per modality, cross-modal)
-on mean average precision, and the encoders' collapse monitors where records carry them. The text states
+on mean average precision; ranks across a protocol's variants (label budgets), the reference split's ranking
+against the subject folds' (`rankings`), and the encoders' collapse monitors where records carry them. The text states
 facts the tables already hold; it draws no conclusions beyond them.
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ from benchmark.report.leaderboard import (
     leaderboards,
     secondary_tables,
 )
+from benchmark.report.rankings import fold_agreement, variant_ranks
 from benchmark.report.tables import METRIC_TITLES, mean_std, table_title
 
 VIEW_METRIC = "map"  # the retrieval column summarised per view
@@ -50,8 +52,12 @@ def board_finding(board: Leaderboard) -> list[str]:
             tied.append(lab)
         else:
             below.append(lab)
+    # P(best) only where test subjects are resampled too: from three seed values alone it saturates at 0 or 1
+    p_best = cell.boot.p_best if cell.boot is not None and cell.boot.scheme != "seeds only" else math.nan
+    p_text = "" if math.isnan(p_best) else f", P(best) {p_best:.2f}"
     return [table_title(board.dataset, board.split, board.table),
-            f"{label} {mean_std(cell.summary)} (n={cell.summary.n})", _names(tied), _names(below), _names(untested)]
+            f"{label} {mean_std(cell.summary)} (n={cell.summary.n}{p_text})", _names(tied), _names(below),
+            _names(untested)]
 
 
 def view_findings(rs: ResultSet) -> list[list[str]]:
@@ -98,6 +104,9 @@ def findings_markdown(rs: ResultSet, suite: str | None = None) -> str:
                    "`default` = the protocol's main score (fused for multimodal methods, the own modality otherwise)."), "",
                   tabulate(views, headers=["Table", "View", "Best (mAP)", "Second"], tablefmt="github",
                            disable_numparse=True), ""]
+    for extra in (variant_ranks(boards), fold_agreement(boards)):
+        if extra:
+            parts += [extra]
     health = health_markdown(health_rows(rs))
     if health:
         parts += [health]

@@ -1,0 +1,113 @@
+"""Rankings read across tables: how methods rank over a protocol's variants (e.g. label budgets) and whether the
+reference split ranks them as the rotating subject folds do.
+
+- `variant_ranks`: for every (dataset, split, protocol) with several table variants (semisup's budgets), each
+  row's rank by mean of the main metric in every variant (1 = best), with the mean.
+- `fold_agreement`: for every dataset split that a split family (e.g. `xsub_folds`) pools, and every table both
+  have, Kendall's tau between the two rankings over the rows both hold, with each side's best. The reference
+  split is the dataset's default split (its declaration), compared with each family.
+Facts of the leaderboards only; a tau over a handful of rows is itself noisy, so the row count is given.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+from scipy import stats as st
+from tabulate import tabulate
+
+from benchmark.report.entries import natural_key
+from benchmark.report.leaderboard import Leaderboard
+from benchmark.report.tables import pct
+
+
+def _means(board: Leaderboard) -> dict[str, float]:
+    return {lab: cells[board.main_metric].summary.mean for lab, cells in board.rows
+            if board.main_metric in cells and not math.isnan(cells[board.main_metric].summary.mean)}
+
+
+def _ranks(means: dict[str, float]) -> dict[str, int]:
+    """Competition ranks (1 = best; equal means share a rank)."""
+    ordered = sorted(means.items(), key=lambda kv: (-kv[1], kv[0]))
+    out: dict[str, int] = {}
+    for i, (lab, v) in enumerate(ordered):
+        prev = ordered[i - 1] if i else None
+        out[lab] = out[prev[0]] if prev is not None and abs(prev[1] - v) <= 1e-12 else i + 1
+    return out
+
+
+def variant_ranks(boards: list[Leaderboard]) -> str:
+    """Markdown: per (dataset, split, protocol) with several table variants, each row's rank (mean %) per variant."""
+    groups: dict[tuple[str, str, str], list[Leaderboard]] = defaultdict(list)
+    for b in boards:
+        groups[(b.dataset, b.split, b.protocol)].append(b)
+    parts = []
+    for (dataset, split, protocol), bs in sorted(groups.items()):
+        if len(bs) < 2:
+            continue
+        bs = sorted(bs, key=lambda b: natural_key(b.table))
+        means = [_means(b) for b in bs]
+        ranks = [_ranks(m) for m in means]
+        labels = sorted({lab for m in means for lab in m},
+                        key=lambda lab: (sum(r.get(lab, len(r) + 1) for r in ranks), lab))
+        rows = [[lab, *(f"{r[lab]} ({pct(m[lab])})" if lab in r else "–" for r, m in zip(ranks, means))]
+                for lab in labels]
+        parts += [f"### {dataset} / {split} / {protocol}", "",
+                  tabulate(rows, headers=["Method", *(b.table for b in bs)], tablefmt="github",
+                           disable_numparse=True), ""]
+    if not parts:
+        return ""
+    return "\n".join(["## Ranks across a protocol's variants", "",
+                      "Rank by mean of the main metric in each variant (1 = best; mean in % in brackets), e.g. "
+                      "semi-supervised label budgets: how methods rank at few labels. Rows by their summed rank.",
+                      "", *parts])
+
+
+def fold_agreement(boards: list[Leaderboard]) -> str:
+    """Markdown: Kendall's tau between a dataset's default-split ranking and each split family's pooled ranking."""
+    from benchmark.report.folds import split_families
+
+    by_key = {(b.dataset, b.split, b.table): b for b in boards}
+    rows = []
+    for dataset in sorted({b.dataset for b in boards}):
+        families = sorted(set(split_families(dataset).values()))
+        reference = _default_split(dataset)
+        if not families or reference is None:
+            continue
+        for family in families:
+            for table in sorted({b.table for b in boards if (b.dataset, b.split) == (dataset, family)},
+                                key=natural_key):
+                ref, pooled = by_key.get((dataset, reference, table)), by_key.get((dataset, family, table))
+                if ref is None or pooled is None:
+                    continue
+                a, b = _means(ref), _means(pooled)
+                shared = sorted(set(a) & set(b))
+                if len(shared) < 2:
+                    continue
+                tau = st.kendalltau([a[k] for k in shared], [b[k] for k in shared]).statistic
+                best_a, best_b = (_best(m, shared) for m in (a, b))
+                rows.append([f"{dataset} / {table}", f"{reference} vs {family}", str(len(shared)),
+                             "–" if math.isnan(tau) else f"{tau:+.2f}", best_a, best_b])
+    if not rows:
+        return ""
+    return "\n".join(["## Reference split vs subject folds", "",
+                      "Kendall's tau between the ranking of the rows both hold on the reference split and on the "
+                      "pooled folds (+1 = same order, 0 = unrelated, -1 = reversed), by mean of the main metric.",
+                      "", tabulate(rows, headers=["Table", "Splits", "rows", "tau", "best (reference)",
+                                                  "best (folds)"], tablefmt="github", disable_numparse=True), ""])
+
+
+def _best(means: dict[str, float], labels: list[str]) -> str:
+    """The label(s) with the top mean among `labels` (tied ones joined with ' = ')."""
+    top = max(means[k] for k in labels)
+    return " = ".join(k for k in labels if abs(means[k] - top) <= 1e-12)
+
+
+def _default_split(dataset: str) -> str | None:
+    from benchmark.plugins import load_plugins
+    from benchmark.registry import DATASETS
+
+    load_plugins()
+    if dataset not in DATASETS:
+        return None
+    return getattr(DATASETS.get(dataset), "default_split", None)
