@@ -161,3 +161,14 @@ def skeleton_train_augmenter(training: TrainingProfile, label: str = "") -> Augm
     layers: list[Any] = [TRAIN_AUGMENT] + ([training.augmentations[AUG_PIPELINE]]
                                            if AUG_PIPELINE in training.augmentations else [])
     return Augmenter("skeleton", "reference", layers, label or AUG_PIPELINE)
+
+
+def supervised_loss(method: Method, augmenters: dict[str, Augmenter], batch: dict[str, Any]) -> torch.Tensor:
+    """Cross-entropy of `method.classify` on the batch's inputs, the train-only `augmenters` applied in training
+    (the supervised configs' loss; shared by the end-to-end and the frozen-encoder supervised methods)."""
+    import torch.nn.functional as F
+
+    x = dict(batch["x"])
+    if method.training and augmenters:
+        x.update({m: aug(x[m], batch["generator"]) for m, aug in augmenters.items()})
+    return F.cross_entropy(method.classify(x).float(), batch["y"])

@@ -25,11 +25,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from benchmark.backbones import FusionClassifier, LinearClassifier, build_encoder
-from benchmark.blocks import reference_schedule, skeleton_train_augmenter
+from benchmark.blocks import reference_schedule, skeleton_train_augmenter, supervised_loss
 from benchmark.config import ConfigError
 from benchmark.contracts import ALL, DataInfo, Method
 from benchmark.registry import METHODS
@@ -81,11 +80,7 @@ class Supervised(Method):
         return self.head(feats[self.modalities[0]])
 
     def loss(self, batch: dict[str, Any]) -> torch.Tensor:
-        x = dict(batch["x"])
-        if self.training and self._augmenters:
-            gen = batch["generator"]
-            x.update({m: aug(x[m], gen) for m, aug in self._augmenters.items()})
-        return F.cross_entropy(self.classify(x).float(), batch["y"])
+        return supervised_loss(self, self._augmenters, batch)
 
     def encoders(self) -> dict[str, nn.Module]:
         return dict(self.encoder_modules)

@@ -18,11 +18,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from benchmark.backbones import FusionClassifier, build_encoder
-from benchmark.blocks import frozen_encoder_copy, reference_schedule, skeleton_train_augmenter
+from benchmark.blocks import frozen_encoder_copy, reference_schedule, skeleton_train_augmenter, supervised_loss
 from benchmark.contracts import DataInfo, Dependency, Method
 from benchmark.registry import METHODS
 
@@ -75,10 +74,7 @@ class SupervisedFusion(Method):
         return self.head({m: self.encoder_modules[m](x[m]) for m in self.modalities})
 
     def loss(self, batch: dict[str, Any]) -> torch.Tensor:
-        x = dict(batch["x"])
-        if self.training and self._augmenters:
-            x.update({m: aug(x[m], batch["generator"]) for m, aug in self._augmenters.items()})
-        return F.cross_entropy(self.classify(x).float(), batch["y"])
+        return supervised_loss(self, self._augmenters, batch)
 
     def encoders(self) -> dict[str, nn.Module]:
         return dict(self.encoder_modules)
