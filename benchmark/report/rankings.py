@@ -58,8 +58,8 @@ def variant_ranks(boards: list[Leaderboard]) -> str:
     if not parts:
         return ""
     return "\n".join(["## Ranks across a protocol's variants", "",
-                      "Rank by mean of the main metric in each variant (1 = best; mean in % in brackets), e.g. "
-                      "semi-supervised label budgets: how methods rank at few labels. Rows by their summed rank.",
+                      "Rank by mean of the main metric in each variant (1 = best; mean in % in brackets), e.g. the "
+                      "label budgets of a few-label protocol: how methods rank at few labels. Rows by their summed rank.",
                       "", *parts])
 
 
