@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmark.report import bootstrap, stats
-from benchmark.report.entries import ResultSet, TableId, natural_key
+from benchmark.report.entries import Entry, ResultSet, TableId, natural_key
 from benchmark.report.main_metric import HEADLINE_METRICS
 
 MAIN_GROUP = "main"  # group of further metrics without a '<group>/' prefix
@@ -95,8 +95,13 @@ def bootstrap_inputs(rs: ResultSet, tid: TableId, metric: str) -> dict[str, dict
 
 
 def _n_classes(rs: ResultSet, tid: TableId) -> int:
+    return n_classes(rs.by_table().get(tid, []))
+
+
+def n_classes(entries: list[Entry]) -> int:
+    """The class count a table's bootstrap needs: the records' class names, else 1 + the largest label seen."""
     n = 0
-    for e in rs.by_table().get(tid, []):
+    for e in entries:
         names = e.artifacts.get("class_names")
         n = max(n, len(names) if isinstance(names, list) else 0)
         if e.predictions:

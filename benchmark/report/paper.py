@@ -42,6 +42,7 @@ from tabulate import tabulate
 
 from benchmark.report import bootstrap, stats
 from benchmark.report.entries import Entry, ReportError, ResultSet
+from benchmark.report.leaderboard import n_classes as leaderboard_n_classes
 from benchmark.report.tables import pct
 
 PUBLISHED_FILE = Path(__file__).with_name("published_ijcnn2022.json")
@@ -206,7 +207,7 @@ def paper_sections(rs: ResultSet, protocol: str | None = None) -> list[PaperSect
                 preds.setdefault(e.variant, {})[e.seed] = bootstrap.predictions_from(e.predictions)
         clip_level = all(p is not None for row in preds.values() for p in row.values())
         inputs = {lab: (preds[lab] if clip_level else dict(vals)) for lab, vals in by_label.items()}
-        n_classes = _n_classes(ents)
+        n_classes = leaderboard_n_classes(ents)
         tid = ("paper", dataset, split, protocol, metric)
         boots = bootstrap.bootstrap_table(inputs, metric, bootstrap.table_seed(*tid), by_label, n_classes)
         rows = []
@@ -226,14 +227,6 @@ def paper_sections(rs: ResultSet, protocol: str | None = None) -> list[PaperSect
                                                bootstrap.table_seed(*tid, "pair"), n_classes)
         out.append(PaperSection(dataset, split, metric, rows, pair))
     return out
-
-
-def _n_classes(ents: list[Entry]) -> int:
-    n = 1
-    for e in ents:
-        if e.predictions:
-            n = max(n, 1 + max(max(e.predictions["y_true"], default=0), max(e.predictions["y_pred"], default=0)))
-    return n
 
 
 def _ours(s: stats.Summary) -> str:
