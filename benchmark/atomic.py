@@ -41,6 +41,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def owner_gone(tag: str) -> bool:
+    """Whether the process of an `owner_tag()` runs on this host and has exited (False for other hosts)."""
+    host, _, pid = tag.partition("-")
+    return host == owner_tag().split("-")[0] and pid.isdigit() and not _alive(int(pid))
+
+
 def is_orphan(path: Path, mark: str = TMP_MARK) -> bool:
     """True for a temporary file or folder (named with `mark`) whose writer is gone: its pid is dead on this host,
     or it names no owner and is older than LEGACY_ORPHAN_AGE_S. Files of other hosts are never orphans here."""

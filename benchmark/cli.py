@@ -5,6 +5,7 @@ import argparse
 import math
 import os
 import re
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -250,6 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code (0 ok, 1 some cells failed, 2 usage or data error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.command = shlex.join(["python", "run_all.py", *(sys.argv[1:] if argv is None else argv)])
     try:
         return _main(args, parser)
     except KeyboardInterrupt:
@@ -318,7 +320,7 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             args.jobs = 1 if device.startswith("cuda") else parallel_workers(device, os.cpu_count() or 1, args.threads)
         settings = RunSettings(device=args.device, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
                                threads=args.threads, quiet=args.quiet, fail_fast=args.fail_fast,
-                               data_root=args.data_root, precision=args.precision)
+                               data_root=args.data_root, precision=args.precision, command=args.command)
         plan = plan_suite(suite, results_dir, data_root=args.data_root, log=log, device=args.device,
                           precision=args.precision, strict_methods=_names(args.methods) or ())
         if args.dry_run:

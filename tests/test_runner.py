@@ -375,3 +375,22 @@ def test_parity_table_pairs_two_precisions(toys, tmp_path: Path) -> None:
     assert "| synthetic / xsub | toy_ssl[inertial] |" in text and "All " in text
     with pytest.raises(parity.ParityError, match="no records"):
         parity.parity_table(tmp_path / "fp32", tmp_path / "nothing")
+
+
+def test_worker_exits_when_its_dispatching_run_is_gone() -> None:
+    """A loky worker outlives a SIGKILLed run; the owner watch makes it exit instead of training on."""
+    from benchmark.atomic import owner_tag
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = owner_tag().split("-")[0]
+    code = ("import sys, time; from benchmark.runner import worker; worker.OWNER_POLL_S = 0.05; "
+            "worker.watch_owner(sys.argv[1]); time.sleep(float(sys.argv[2]))")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    t0 = time.monotonic()
+    gone = subprocess.run([sys.executable, "-c", code, f"{host}-{dead.pid}", "60"], env=env, timeout=120)
+    assert gone.returncode == 3 and time.monotonic() - t0 < 50
+    alive = subprocess.run([sys.executable, "-c", code, owner_tag(), "1"], env=env, timeout=120)
+    assert alive.returncode == 0  # its owner (this test) is alive: the worker finishes normally
+    other_host = subprocess.run([sys.executable, "-c", code, f"00000000-{dead.pid}", "1"], env=env, timeout=120)
+    assert other_host.returncode == 0  # an owner on another host is never judged from here

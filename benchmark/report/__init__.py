@@ -4,6 +4,7 @@
     leaderboard.md / leaderboard.csv / leaderboard.tex   one section per (dataset, split, protocol variant)
     figures/*.png                                       curves, bars, confusion, precision@k, embeddings
     findings.md                                         the leaderboards read out: best, ties, retrieval views
+    compute.md                                          hardware, commits, runs (interrupted?), summed compute
     table.md / table.csv                                published vs reproduced (only where published numbers and
                                                         reference-configuration records exist; else removed)
 Text outputs are byte-identical when rebuilt from the same records.
@@ -20,6 +21,7 @@ LEADERBOARD = "leaderboard"
 FIGURES_DIR = "figures"
 PAPER_TABLE = "table"
 FINDINGS = "findings"
+COMPUTE = "compute"
 
 
 def build_report(results_dir: Path, suite: str | None = None, rs: ResultSet | None = None,
@@ -30,8 +32,8 @@ def build_report(results_dir: Path, suite: str | None = None, rs: ResultSet | No
     ReportError (naming the file) for a missing records folder or a record the report cannot read, before
     anything is written.
     """
-    from benchmark.report import findings, page, paper, plots, tables
-    from benchmark.store import atomic_write_text
+    from benchmark.report import compute, findings, page, paper, plots, tables
+    from benchmark.store import atomic_write_text, scan_records
 
     results_dir = Path(results_dir)
     rs = rs if rs is not None else collect(results_dir, allow_mixed)
@@ -43,6 +45,9 @@ def build_report(results_dir: Path, suite: str | None = None, rs: ResultSet | No
         written.append(path)
     path = results_dir / f"{FINDINGS}.md"
     atomic_write_text(path, findings.findings_markdown(rs, suite))
+    written.append(path)
+    path = results_dir / f"{COMPUTE}.md"
+    atomic_write_text(path, compute.compute_markdown(results_dir, scan_records(results_dir)[0]))
     written.append(path)
     sections = paper.paper_sections(rs)
     for suffix, make in ((".md", paper.paper_markdown), (".csv", paper.paper_csv)):

@@ -93,7 +93,8 @@ def _figures_for(names: Iterable[str], board: Leaderboard) -> list[str]:
                   and (n.split("_", 1)[-1].startswith(stem + ".") or n.split("_", 1)[-1].startswith(stem + "_")))
 
 
-def page_html(rs: ResultSet, suite: str | None, figure_names: Iterable[str], paper_md: str | None = None) -> str:
+def page_html(rs: ResultSet, suite: str | None, figure_names: Iterable[str], paper_md: str | None = None,
+              compute_md: str | None = None) -> str:
     """The whole page as a string (figures referenced as `figures/<name>`)."""
     figure_names = sorted(figure_names)
     title = f"mmhar-bench leaderboard: suite {suite}" if suite else "mmhar-bench leaderboard"
@@ -119,6 +120,9 @@ def page_html(rs: ResultSet, suite: str | None, figure_names: Iterable[str], pap
                                                        for n in figs) + "</div>")
     if paper_md:
         body.append('<h2 id="paper">Paper comparison</h2><pre class="note">' + _esc(paper_md) + "</pre>")
+    if compute_md:
+        body.append('<h2 id="compute">How these records were produced</h2><pre class="note">' + _esc(compute_md)
+                    + "</pre>")
     data = json.dumps({"suite": suite, "tables": len(boards)}, sort_keys=True)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{_esc(title)}</title>"
@@ -131,8 +135,9 @@ def write_page(rs: ResultSet, results_dir: Path, suite: str | None, figures: Ite
     """Write `<results_dir>/index.html` atomically."""
     from benchmark.store import atomic_write_text
 
-    paper = Path(results_dir) / "table.md"
+    paper, compute = Path(results_dir) / "table.md", Path(results_dir) / "compute.md"
     path = Path(results_dir) / PAGE
     atomic_write_text(path, page_html(rs, suite, [Path(f).name for f in figures],
-                                      paper.read_text() if paper.is_file() else None))
+                                      paper.read_text() if paper.is_file() else None,
+                                      compute.read_text() if compute.is_file() else None))
     return path

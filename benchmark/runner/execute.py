@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmark import store
+from benchmark.atomic import owner_tag
 from benchmark.registry import DATASETS, METHODS, PROTOCOLS
 from benchmark.runner.cost import format_seconds
 from benchmark.runner.dispatch import dispatch
 from benchmark.runner.plan import Plan, refresh
 from benchmark.runner.planner import plan_suite
+from benchmark.runner.runlog import RunLog
 from benchmark.runner.units import Cell, RunSettings, WorkUnit, cell_label
 from benchmark.suites import Suite
 
@@ -68,7 +70,7 @@ def work_unit(plan: Plan, unit_key: str, cells: list[Cell], settings: RunSetting
         unit=unit_key, units=chain, cells=list(cells), results_dir=str(plan.results_dir.resolve()),
         data_root=getattr(plan.dataset_of(unit.dataset, unit.split), "root", None) or settings.data_root,
         device=settings.device, threads=settings.threads, precision=plan.precision, fail_fast=settings.fail_fast,
-        registrations=sorted(set(regs)), env=env,
+        registrations=sorted(set(regs)), env=env, owner=owner_tag(),
     )
 
 
@@ -131,8 +133,32 @@ def _execute(plan: Plan, settings: RunSettings, *, log: Callable[[str], None] | 
             charged.add(unit_key)
             progress.add_cost(plan.units[unit_key].flops if unit_key not in plan.cached else 0.0)
 
-    stages = plan.stages()
-    for stage in stages:
+    git = store.git_info()
+    runlog = RunLog(plan.results_dir)
+    runlog.start(cells_todo=len(todo), cells_total=len(plan.cells), units=len(plan.needed_units()),
+                 device=settings.device, numerics=plan.numerics, jobs=settings.jobs, threads=settings.threads,
+                 backend=settings.backend, commit=git.get("commit"), dirty=git.get("dirty"),
+                 command=settings.command)
+    try:
+        _run_stages(plan, settings, by_unit, failed_units, handle, cell_done)
+    except BaseException:
+        runlog.end("interrupted", completed=summary.completed, failed=len(summary.failed))
+        raise
+    runlog.end("failed" if summary.failed else "done", completed=summary.completed, failed=len(summary.failed))
+    summary.seconds = time.perf_counter() - t0
+    refresh(plan)
+    log(f"finished: {summary.completed} cells computed, {len(summary.failed)} failed, {summary.done_before} were "
+        f"already done ({format_seconds(summary.seconds)})")
+    for label, err in summary.failed:
+        log(f"FAILED {label}: {_last_line(err)}")
+    return summary
+
+
+def _run_stages(plan: Plan, settings: RunSettings, by_unit: dict[str, list[Cell]], failed_units: dict[str, str],
+                handle: Callable[[str, list[dict[str, Any]], str | None], None],
+                cell_done: Callable[[str, dict[str, Any]], None]) -> None:
+    """Dispatch the work units stage by stage; a unit whose dependency failed fails without running."""
+    for stage in plan.stages():
         payloads = []
         for k in stage:
             dead = [d for d in _all_deps(plan, k) if d in failed_units]
@@ -146,13 +172,6 @@ def _execute(plan: Plan, settings: RunSettings, *, log: Callable[[str], None] | 
             payloads.append(work_unit(plan, k, cells, settings))
         for unit_key, outcomes, err in dispatch(payloads, settings, cell_done):
             handle(unit_key, outcomes, err)
-    summary.seconds = time.perf_counter() - t0
-    refresh(plan)
-    log(f"finished: {summary.completed} cells computed, {len(summary.failed)} failed, {summary.done_before} were "
-        f"already done ({format_seconds(summary.seconds)})")
-    for label, err in summary.failed:
-        log(f"FAILED {label}: {_last_line(err)}")
-    return summary
 
 
 def _set_aside_corrupt(plan: Plan, log: Callable[[str], None]) -> None:

@@ -109,6 +109,7 @@ class RunSettings:
     fail_fast: bool = False
     data_root: str | None = None
     precision: str | None = None  # fp32 | bf16 | auto; None: the suite's default
+    command: str | None = None  # the command line, for the results folder's invocation log
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -140,6 +141,7 @@ class WorkUnit:
     fail_fast: bool
     registrations: list[tuple[str, str, str, str]]  # (kind, name, module, qualname) of every plugin used
     env: dict[str, str] = field(default_factory=dict)
+    owner: str | None = None  # `atomic.owner_tag()` of the dispatching run: its workers stop when it is gone
 
     @property
     def pretrain(self) -> PretrainUnit:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
@@ -105,6 +106,31 @@ class _Units:
         return pre
 
 
+OWNER_POLL_S = 5.0
+_WATCHED: set[str] = set()
+
+
+def watch_owner(owner: str | None) -> None:
+    """In a worker process, exit once the run that dispatched the work is gone (killed outright).
+
+    Why: joblib's loky workers outlive a SIGKILLed parent and finish their unit, training on for up to an hour
+    beside the run that resumes. Nothing is lost by exiting: records and checkpoints are written atomically,
+    and the resumed run recomputes what was in flight. In the dispatching process itself this does nothing.
+    """
+    from benchmark.atomic import owner_gone, owner_tag
+
+    if not owner or owner == owner_tag() or owner in _WATCHED:
+        return
+    _WATCHED.add(owner)
+
+    def poll() -> None:
+        while not owner_gone(owner):
+            time.sleep(OWNER_POLL_S)
+        os._exit(3)
+
+    threading.Thread(target=poll, name="mmhar-owner-watch", daemon=True).start()
+
+
 def run_work_unit(work: WorkUnit, on_cell: Callable[[str, dict[str, Any]], None] | None = None,
                   ) -> tuple[str, list[dict[str, Any]], str | None]:
     """Pretrain (or load) one unit and run its cells, writing one record per cell; return the outcomes.
@@ -117,6 +143,7 @@ def run_work_unit(work: WorkUnit, on_cell: Callable[[str, dict[str, Any]], None]
     from benchmark.engine import resolve_device
 
     ensure_registered([tuple(r) for r in work.registrations])  # type: ignore[misc]
+    watch_owner(work.owner)
     outcomes: list[dict[str, Any]] = []
     with environment(work.env, work.threads, work.precision):
         device = resolve_device(work.device)
