@@ -61,7 +61,7 @@ def test_killed_run_and_cut_line(tmp_path: Path) -> None:
 
 
 def _rec(key: str, unit: str, pre: float, proto: float, cached: bool, deps: dict | None = None) -> dict:
-    return {"key": key, "pretrain": {"key": unit, "deps": deps or {}}, "created": f"2026-12-02T10:0{key}:00+00:00",
+    return {"key": key, "cell": {"seed": int(key) % 2}, "pretrain": {"key": unit, "deps": deps or {}}, "created": f"2026-12-02T10:0{key}:00+00:00",
             "timings": {"pretrain_s": pre, "protocol_s": proto, "pretrain_cached": cached, "total_s": pre + proto},
             "git": {"commit": "abc1234567890", "dirty": False}, "code_version": "3", "device": "cpu",
             "precision": "fp32", "cpu": {"model": "Some CPU"}, "threads": 1}
@@ -75,6 +75,7 @@ def test_compute_counts_each_unit_once(tmp_path: Path) -> None:
     assert "| abc1234567 | 3 | cpu | fp32 | Some CPU | 1 | 3 | 1 | 1m40s | 15s | 1m55s |" in text
     assert "Not included: 1 unit(s) trained only as another method's dependency" in text
     assert "No invocation log" in text
+    assert "seed 0 1m47s (1 records), seed 1 1m48s (2 records)" in text
 
 
 def test_cli_run_logs_its_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

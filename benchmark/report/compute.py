@@ -106,6 +106,13 @@ def compute_markdown(results_dir: Path, records: dict[str, dict[str, Any]]) -> s
     dep_only = {str(d) for r in recs for d in ((r.get("pretrain") or {}).get("deps") or {}).values()} - own
     out += ["", f"Summed compute: {format_seconds(pre_all + proto_all)} over {len(recs)} records "
                 f"(work units running in parallel overlap in wall time)."]
+    seeds: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for r in recs:
+        seeds[int((r.get("cell") or {}).get("seed", -1))].append(r)
+    if len(seeds) > 1:
+        out.append("Per seed (the compute of one complete seed of these cells): " + ", ".join(
+            f"seed {s} {format_seconds(sum(_compute(rs)[1:]))} ({len(rs)} records)" for s, rs in sorted(seeds.items()))
+            + ".")
     if dep_only:
         out.append(f"Not included: {len(dep_only)} unit(s) trained only as another method's dependency (no record "
                    f"of their own here, so their time is not recorded).")
