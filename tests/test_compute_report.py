@@ -61,7 +61,8 @@ def test_killed_run_and_cut_line(tmp_path: Path) -> None:
 
 
 def _rec(key: str, unit: str, pre: float, proto: float, cached: bool, deps: dict | None = None) -> dict:
-    return {"key": key, "cell": {"seed": int(key) % 2}, "pretrain": {"key": unit, "deps": deps or {}}, "created": f"2026-12-02T10:0{key}:00+00:00",
+    return {"key": key, "cell": {"seed": int(key) % 2}, "pretrain": {"key": unit, "deps": deps or {}},
+            "created": f"2026-12-02T10:0{key}:00+00:00",
             "timings": {"pretrain_s": pre, "protocol_s": proto, "pretrain_cached": cached, "total_s": pre + proto},
             "git": {"commit": "abc1234567890", "dirty": False}, "code_version": "3", "device": "cpu",
             "precision": "fp32", "cpu": {"model": "Some CPU"}, "threads": 1}

@@ -394,3 +394,20 @@ def test_worker_exits_when_its_dispatching_run_is_gone() -> None:
     assert alive.returncode == 0  # its owner (this test) is alive: the worker finishes normally
     other_host = subprocess.run([sys.executable, "-c", code, f"00000000-{dead.pid}", "1"], env=env, timeout=120)
     assert other_host.returncode == 0  # an owner on another host is never judged from here
+
+
+def test_units_run_seed_by_seed(toys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run stopped part-way has finished whole seeds (teachers and their student), not one level of all."""
+    import benchmark.pretrain as pretrain_mod
+
+    seen: list[tuple[str, int]] = []
+    real = pretrain_mod.pretrain
+
+    def spy(name, data, split, cfg, seed, *args, **kwargs):
+        seen.append((name, seed))
+        return real(name, data, split, cfg, seed, *args, **kwargs)
+
+    monkeypatch.setattr(pretrain_mod, "pretrain", spy)
+    assert _run(tmp_path).ok
+    assert [s for _, s in seen] == [0, 0, 0, 1, 1, 1]
+    assert [n for n, _ in seen] == ["toy_ssl", "toy_ssl", "toy_student"] * 2

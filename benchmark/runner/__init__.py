@@ -13,7 +13,8 @@ exists.
 
 Modules: `units` (typed data: PretrainUnit, Cell, WorkUnit, RunSettings), `planner` (suite -> plan, configs
 resolved once), `plan` (the Plan and its summary), `cost` (FLOPs and time estimates), `dispatch` (serial,
-joblib, dask), `worker` (one work unit -> records), `execute` (stages, progress, summary).
+joblib, dask), `worker` (one work unit -> records), `execute` (seed-major dependency order, progress,
+summary), `runlog` (the invocation log).
 """
 from benchmark.runner.cost import format_seconds, parallel_workers, throughput
 from benchmark.runner.execute import RunSummary, execute, metrics_by_cell, run, work_unit

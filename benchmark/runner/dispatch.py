@@ -1,7 +1,15 @@
-"""Dispatch of work units: in-process (serial), joblib (loky processes) or dask.distributed."""
+"""Dispatch of work units: in-process (serial), joblib (loky processes) or dask.distributed.
+
+`dispatch_graph` starts each unit as soon as its dependencies have finished, taking the ready units in the
+given priority order (the runner passes seed-major order), so parallel workers stay busy across dependency
+levels and a run stopped part-way has finished whole seeds, not one dependency level of every seed: a
+resumed run (often on another machine, without the checkpoints) then retrains at most the dependencies of the
+seeds in flight.
+"""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import concurrent.futures as cf
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from benchmark.runner.units import RunError, RunSettings, WorkUnit
@@ -10,30 +18,10 @@ from benchmark.runner.worker import run_work_unit
 SCHEDULER_TIMEOUT_S = 5
 
 
-def dispatch(payloads: list[WorkUnit], settings: RunSettings,
-              on_cell: Callable[[str, dict[str, Any]], None] | None = None,
-              ) -> Iterator[tuple[str, list[dict], str | None]]:
-    """Run payloads with the chosen backend, yielding (unit key, cell outcomes, unit error) as they finish.
-
-    In-process runs also report each cell to `on_cell` as soon as it is stored.
-    """
-    if not payloads:
-        return
-    if settings.backend == "dask":
-        yield from _dispatch_dask(payloads, settings)
-    elif settings.backend == "joblib" or settings.jobs > 1:
-        from joblib import Parallel, delayed
-
-        par = Parallel(n_jobs=settings.jobs, backend="loky", return_as="generator_unordered")
-        yield from par(delayed(run_work_unit)(p) for p in payloads)
-    else:
-        for p in payloads:
-            yield run_work_unit(p, on_cell=on_cell)
-
-
-def _dispatch_dask(payloads: list[WorkUnit], settings: RunSettings) -> Iterator[tuple[str, list[dict], str | None]]:
+def _dask_client(settings: RunSettings) -> tuple[Any, Any]:
+    """A dask client for the given scheduler, or for a local cluster of `jobs` one-thread processes."""
     try:
-        from distributed import Client, LocalCluster, as_completed
+        from distributed import Client, LocalCluster
     except ImportError as exc:  # pragma: no cover - optional dependency
         raise RunError("--backend dask needs dask.distributed: pip install 'dask[distributed]'") from exc
     cluster = None
@@ -47,11 +35,72 @@ def _dispatch_dask(payloads: list[WorkUnit], settings: RunSettings) -> Iterator[
         cluster = LocalCluster(n_workers=settings.jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
                                dashboard_address=None)
         client = Client(cluster)
+    return client, cluster
+
+
+def dispatch_graph(order: list[str], deps: Mapping[str, set[str]], payload_for: Callable[[str], WorkUnit | None],
+                   settings: RunSettings, on_cell: Callable[[str, dict[str, Any]], None] | None = None,
+                   ) -> Iterator[tuple[str, list[dict], str | None]]:
+    """Run the units of `order` (a priority order) once their `deps` have finished; yield as `dispatch` does.
+
+    `payload_for(key)` is asked when a unit becomes ready (after the results of its dependencies were
+    yielded) and returns None for a unit that must not run (a dependency failed): it counts as finished.
+    """
+    pending = list(order)
+    finished: set[str] = set()
+
+    def ready() -> list[str]:
+        return [k for k in pending if deps.get(k, set()) <= finished]
+
+    if settings.backend == "local" and settings.jobs == 1:
+        while pending:
+            k = ready()[0]  # a dependency order always has a ready unit
+            pending.remove(k)
+            p = payload_for(k)
+            if p is not None:
+                yield run_work_unit(p, on_cell=on_cell)
+            finished.add(k)
+        return
+    submit, wait_first, close = _pool(settings)
+    limit = len(order) if settings.backend == "dask" else settings.jobs  # dask's scheduler balances its cluster
+    running: dict[Any, str] = {}
     try:
-        futures = client.map(run_work_unit, payloads, pure=False)
-        for fut in as_completed(futures):
-            yield fut.result()
+        while pending or running:
+            for k in ready():
+                if len(running) >= limit:
+                    break
+                pending.remove(k)
+                p = payload_for(k)
+                if p is None:
+                    finished.add(k)
+                    continue
+                running[submit(p)] = k
+            if not running:
+                continue  # units were skipped: more may be ready now
+            for fut in wait_first(list(running)):
+                k = running.pop(fut)
+                finished.add(k)
+                yield fut.result()
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        close()
+
+
+def _pool(settings: RunSettings) -> tuple[Callable[[WorkUnit], Any], Callable[[list[Any]], list[Any]],
+                                          Callable[[], None]]:
+    """(submit, wait for at least one, close) of the backend's process pool."""
+    if settings.backend == "dask":
+        client, cluster = _dask_client(settings)
+        from distributed import wait
+
+        def close() -> None:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+        return (lambda p: client.submit(run_work_unit, p, pure=False),
+                lambda fs: list(wait(fs, return_when="FIRST_COMPLETED").done), close)
+    from joblib.externals.loky import get_reusable_executor
+
+    ex = get_reusable_executor(max_workers=settings.jobs)
+    return (lambda p: ex.submit(run_work_unit, p),
+            lambda fs: list(cf.wait(fs, return_when=cf.FIRST_COMPLETED).done), lambda: None)

@@ -1,4 +1,4 @@
-"""Execution of a plan: work units stage by stage (dependencies first), progress lines, and a summary.
+"""Execution of a plan: work units seed by seed, each once its dependencies are done; progress lines, a summary.
 
 Every work unit seeds everything from the cell's seed, runs with a fixed number of torch threads
 (`RunSettings.threads`: CPU results depend on it, so it must not follow --jobs) and evaluates the checkpoint
@@ -19,7 +19,7 @@ from benchmark import store
 from benchmark.atomic import owner_tag
 from benchmark.registry import DATASETS, METHODS, PROTOCOLS
 from benchmark.runner.cost import format_seconds
-from benchmark.runner.dispatch import dispatch
+from benchmark.runner.dispatch import dispatch_graph
 from benchmark.runner.plan import Plan, refresh
 from benchmark.runner.planner import plan_suite
 from benchmark.runner.runlog import RunLog
@@ -140,7 +140,7 @@ def _execute(plan: Plan, settings: RunSettings, *, log: Callable[[str], None] | 
                  backend=settings.backend, commit=git.get("commit"), dirty=git.get("dirty"),
                  command=settings.command)
     try:
-        _run_stages(plan, settings, by_unit, failed_units, handle, cell_done)
+        _run_graph(plan, settings, by_unit, failed_units, handle, cell_done)
     except BaseException:
         runlog.end("interrupted", completed=summary.completed, failed=len(summary.failed))
         raise
@@ -154,24 +154,29 @@ def _execute(plan: Plan, settings: RunSettings, *, log: Callable[[str], None] | 
     return summary
 
 
-def _run_stages(plan: Plan, settings: RunSettings, by_unit: dict[str, list[Cell]], failed_units: dict[str, str],
-                handle: Callable[[str, list[dict[str, Any]], str | None], None],
-                cell_done: Callable[[str, dict[str, Any]], None]) -> None:
-    """Dispatch the work units stage by stage; a unit whose dependency failed fails without running."""
-    for stage in plan.stages():
-        payloads = []
-        for k in stage:
-            dead = [d for d in _all_deps(plan, k) if d in failed_units]
-            cells = by_unit.get(k, [])
-            if dead:
-                why = (f"dependency {plan.units[dead[0]].variant} (pretrain unit {dead[0]}) failed: "
-                       f"{_last_line(failed_units[dead[0]])}")
-                failed_units[k] = why
-                handle(k, [{"label": cell_label(c), "error": why, "key": c.key} for c in cells], None)
-                continue
-            payloads.append(work_unit(plan, k, cells, settings))
-        for unit_key, outcomes, err in dispatch(payloads, settings, cell_done):
-            handle(unit_key, outcomes, err)
+def _run_graph(plan: Plan, settings: RunSettings, by_unit: dict[str, list[Cell]], failed_units: dict[str, str],
+               handle: Callable[[str, list[dict[str, Any]], str | None], None],
+               cell_done: Callable[[str, dict[str, Any]], None]) -> None:
+    """Dispatch the work units seed by seed, each once its dependencies are done; a unit whose dependency
+    failed fails without running."""
+    needed = plan.needed_units()
+    index = {k: i for i, k in enumerate(needed)}
+    order = sorted(needed, key=lambda k: (plan.units[k].seed, plan.depth(k), index[k]))
+    deps = {k: {d for d in _all_deps(plan, k) if d in index} for k in needed}
+
+    def payload_for(k: str) -> WorkUnit | None:
+        cells = by_unit.get(k, [])
+        dead = [d for d in _all_deps(plan, k) if d in failed_units]
+        if dead:
+            why = (f"dependency {plan.units[dead[0]].variant} (pretrain unit {dead[0]}) failed: "
+                   f"{_last_line(failed_units[dead[0]])}")
+            failed_units[k] = why
+            handle(k, [{"label": cell_label(c), "error": why, "key": c.key} for c in cells], None)
+            return None
+        return work_unit(plan, k, cells, settings)
+
+    for unit_key, outcomes, err in dispatch_graph(order, deps, payload_for, settings, cell_done):
+        handle(unit_key, outcomes, err)
 
 
 def _set_aside_corrupt(plan: Plan, log: Callable[[str], None]) -> None:
