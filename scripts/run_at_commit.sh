@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Run (or resume) a long suite at one fixed commit, so that every record of its results folder carries that
+# commit and code, while work on main goes on.
+#
+#   scripts/run_at_commit.sh COMMIT RESULTS_DIR [run_all.py arguments ...]
+#   e.g. scripts/run_at_commit.sh 1043bc3 results/paper_r2 --suite paper --seeds 0-4
+#
+# Makes a clean git worktree at COMMIT beside the checkout (../mmhar-at-<commit>), copies the records already in
+# RESULTS_DIR of this checkout into it (so finished cells are skipped), runs run_all.py there with
+# --results RESULTS_DIR, and copies every new record back into this checkout's RESULTS_DIR. Nothing is
+# overwritten: records are immutable, named by their cell key. Stop it at any time; the same command resumes.
+# Regenerate the folder's tables here afterwards: python run_all.py --report-only --results RESULTS_DIR
+set -euo pipefail
+if [ $# -lt 2 ]; then
+  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+  exit 2
+fi
+commit=$(git rev-parse --verify --quiet "$1^{commit}") || { echo "error: $1 is not a commit of this repository" >&2; exit 2; }
+results=$2
+shift 2
+case "$results" in /*|*..*) echo "error: give RESULTS_DIR relative to the repository root (e.g. results/paper_r2)" >&2; exit 2;; esac
+root=$(git rev-parse --show-toplevel)
+tree="$root/../mmhar-at-${commit:0:10}"
+PY="${PYTHON:-python}"
+if [ ! -d "$tree" ]; then
+  git -C "$root" worktree add --detach --quiet "$tree" "$commit"
+fi
+if [ -n "$(git -C "$tree" status --porcelain --untracked-files=no)" ]; then
+  echo "error: the worktree $tree has changes; its records would not be of commit ${commit:0:10}" >&2
+  exit 2
+fi
+mkdir -p "$tree/$results/records"
+if [ -d "$root/$results/records" ]; then
+  find "$root/$results/records" -maxdepth 1 -name '*.json' -exec cp -n {} "$tree/$results/records/" \;
+fi
+if [ -f "$root/$results/invocations.jsonl" ] && [ ! -f "$tree/$results/invocations.jsonl" ]; then
+  cp "$root/$results/invocations.jsonl" "$tree/$results/invocations.jsonl"  # the run appends to it
+fi
+status=0
+(cd "$tree" && "$PY" run_all.py --results "$results" "$@") || status=$?
+mkdir -p "$root/$results/records"
+find "$tree/$results/records" -maxdepth 1 -name '*.json' ! -name '.*' -exec cp -n {} "$root/$results/records/" \;
+if [ -f "$tree/$results/invocations.jsonl" ]; then
+  cp "$tree/$results/invocations.jsonl" "$root/$results/invocations.jsonl"
+fi
+echo "records of $results copied back to $root/$results/records (run exit status $status)"
+exit "$status"
