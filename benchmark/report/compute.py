@@ -93,11 +93,9 @@ def compute_markdown(results_dir: Path, records: dict[str, dict[str, Any]]) -> s
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for r in recs:
         groups[_group(r)].append(r)
-    total = 0.0
     for g in sorted(groups):
         rs = groups[g]
         n_units, pre, proto = _compute(rs)
-        total += pre + proto
         times = sorted(str(r.get("created", "")) for r in rs)
         out.append(f"| {' | '.join(g)} | {len(rs)} | {n_units} | {format_seconds(pre)} | {format_seconds(proto)} | "
                    f"{format_seconds(pre + proto)} | {times[0]} | {times[-1]} |")
