@@ -721,6 +721,29 @@ def test_paired_difference_over_seeds_and_subjects():
     assert same.low == same.high == 0.0 and same.p_greater == 0.5  # identical rows: ties counted half
 
 
+def test_a_rows_interval_depends_only_on_its_own_records():
+    from benchmark.report import bootstrap
+
+    def row(offset: int, seeds: range) -> dict[int, Any]:
+        return {s: _clip_preds({1: 9 - offset, 2: 8 - (s + offset) % 3, 3: 7, 4: 9 - s % 2}) for s in seeds}
+
+    def values(r: dict[int, Any]) -> dict[int, float]:
+        return {s: float(np.mean(p.y_true == p.y_pred)) for s, p in r.items()}
+
+    a, b = row(0, range(3)), row(2, range(2))
+    before = bootstrap.bootstrap_table({"a": a, "b": b}, "accuracy", 11, {"a": values(a), "b": values(b)}, 3)
+    b3, c = row(2, range(3)), row(-1, range(4))  # row b gains a seed, a new best row (4 seeds) joins
+    after = bootstrap.bootstrap_table({"a": a, "b": b3, "a0": c}, "accuracy", 11,
+                                      {"a": values(a), "b": values(b3), "a0": values(c)}, 3)
+    assert bootstrap.rank({k: float(np.mean(list(v.values()))) for k, v in
+                           {"a": values(a), "b": values(b3), "a0": values(c)}.items()})[0] == "a0"
+    assert (after["a"].low, after["a"].high) == (before["a"].low, before["a"].high)
+    assert after["a"].low < after["a"].high
+    p2 = bootstrap.pairwise_superiority({"a": a, "b": b3}, "accuracy", 5, 3)
+    p3 = bootstrap.pairwise_superiority({"a": a, "b": b3, "a0": c}, "accuracy", 5, 3)
+    assert p3[("a", "b")] == p2[("a", "b")]  # a pair's P(a > b) does not move when another row joins
+
+
 def test_seeds_only_superiority_is_student_t_and_never_certain_from_a_constant_shift():
     from benchmark.report import bootstrap
 

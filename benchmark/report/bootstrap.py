@@ -19,7 +19,9 @@ the t-interval of the paired per-seed differences, pairwise P(a > b) is T_{n-1}(
 differences (`t_superiority`: resampling three numbers would call nearly anything certain), and P(best) comes
 from resampling seeds; with fewer than 3 shared seeds, or differences without variance (e.g. one clip on every
 seed), nothing is claimed.
-The generator is seeded from the table's identity, so reports are byte-reproducible.
+The draws are seeded from the table's identity and the number of seeds (or units) they cover, never from the
+order in which rows are visited: reports are byte-reproducible, and a row's interval depends only on its own
+records and the table's test subjects (adding a seed to one row leaves every other row's interval as it was).
 """
 from __future__ import annotations
 
@@ -100,7 +102,15 @@ def _metric_replicates(preds: Sequence[Predictions], metric: str, seed_draws: np
     return np.take_along_axis(values, seed_draws, axis=1).mean(1) if n_draw else np.full(b, math.nan)
 
 
-def _unit_weights(rows: Mapping[str, Mapping[int, Any]], rng: np.random.Generator, n_boot: int
+_UNITS, _SEEDS = 0, 1  # purposes of the draws (part of their generator's seed)
+
+
+def _seed_draws(seed: int, n: int, n_boot: int) -> np.ndarray:
+    """[B, n] seed indices drawn with replacement: the same for every row (or pair) with n seeds in a table."""
+    return np.random.default_rng([seed, _SEEDS, n]).integers(0, n, size=(n_boot, n))
+
+
+def _unit_weights(rows: Mapping[str, Mapping[int, Any]], seed: int, n_boot: int
                   ) -> tuple[bool, np.ndarray, np.ndarray]:
     """(clip_level, units, [B, U] multinomial unit weights): the subject draws every row of a table shares
     (clip_level False, no draws, when any row lacks per-clip predictions)."""
@@ -108,6 +118,7 @@ def _unit_weights(rows: Mapping[str, Mapping[int, Any]], rng: np.random.Generato
     if not clip_level:
         return False, np.zeros(0, dtype=np.int64), np.zeros((n_boot, 0))
     units = np.unique(np.concatenate([p.unit for lab in sorted(rows) for p in rows[lab].values()]))
+    rng = np.random.default_rng([seed, _UNITS, len(units)])
     weights = rng.multinomial(len(units), np.full(len(units), 1.0 / len(units)), size=n_boot).astype(float)
     return True, units, weights
 
@@ -139,13 +150,12 @@ def bootstrap_table(rows: Mapping[str, Mapping[int, Any]], metric: str, seed: in
     """
     from benchmark.report.stats import t_interval
 
-    rng = np.random.default_rng(seed)
     labels = sorted(rows)
     if not labels:
         return {}
     means = {lab: float(np.mean(list(values[lab].values()))) if values.get(lab) else math.nan for lab in labels}
     best = rank(means)[0]
-    clip_level, units, weights = _unit_weights(rows, rng, n_boot)
+    clip_level, units, weights = _unit_weights(rows, seed, n_boot)
     scheme = "seeds only"
     if clip_level:
         first = next(iter(rows[labels[0]].values()))
@@ -155,7 +165,7 @@ def bootstrap_table(rows: Mapping[str, Mapping[int, Any]], metric: str, seed: in
         return _row_replicates(rows[lab], seeds, draws, metric, clip_level, weights, units, n_classes)
 
     def draws_for(n: int) -> np.ndarray:
-        return rng.integers(0, n, size=(n_boot, n))
+        return _seed_draws(seed, n, n_boot)
 
     # P(best): the rows that have every seed of the best row, over the best row's seeds
     pool = sorted(rows[best])
@@ -198,9 +208,8 @@ def pairwise_superiority(rows: Mapping[str, Mapping[int, Any]], metric: str, see
     """{(a, b): P(a > b)} for every ordered pair of rows, over paired replicates: the seeds both rows have
     (resampled) and the test subjects (resampled, same draws for both; seeds-only rows: seeds alone). Ties
     count one half; nan where the pair shares no seed, or fewer than MIN_SEEDS_SEED_ONLY under seeds only."""
-    rng = np.random.default_rng(seed)
     labels = sorted(rows)
-    clip_level, units, weights = _unit_weights(rows, rng, n_boot)
+    clip_level, units, weights = _unit_weights(rows, seed, n_boot)
     out: dict[tuple[str, str], float] = {}
     for i, a in enumerate(labels):
         for b in labels[i + 1:]:
@@ -212,7 +221,7 @@ def pairwise_superiority(rows: Mapping[str, Mapping[int, Any]], metric: str, see
                 p = t_superiority([float(rows[a][s]) - float(rows[b][s]) for s in shared])
                 out[(a, b)], out[(b, a)] = p, 1.0 - p
                 continue
-            draws = rng.integers(0, len(shared), size=(n_boot, len(shared)))
+            draws = _seed_draws(seed, len(shared), n_boot)
             va, vb = (_row_replicates(rows[lab], shared, draws, metric, clip_level, weights, units, n_classes)
                       for lab in (a, b))
             d = va - vb
@@ -252,11 +261,10 @@ def paired_difference(a: Mapping[int, Any], b: Mapping[int, Any], values_a: Mapp
     """Row a minus row b on their shared seeds: {seed: Predictions} for both (seeds x test subjects) or
     {seed: value} (seeds only). nan interval and P where nothing can be claimed (no shared seed; seeds only with
     fewer than MIN_SEEDS_SEED_ONLY seeds or differences without variance)."""
-    rng = np.random.default_rng(seed)
     shared = sorted(set(a) & set(b) & set(values_a) & set(values_b))
     mean = float(np.mean([values_a[s] - values_b[s] for s in shared])) if shared else math.nan
     rows = {"a": {s: a[s] for s in shared}, "b": {s: b[s] for s in shared}}
-    clip_level, units, weights = _unit_weights(rows, rng, n_boot)
+    clip_level, units, weights = _unit_weights(rows, seed, n_boot)
     scheme = "seeds x subjects" if clip_level else "seeds only"
     diffs = [values_a[s] - values_b[s] for s in shared]
     if not shared or (not clip_level and (len(shared) < MIN_SEEDS_SEED_ONLY or float(np.ptp(diffs)) <= TOLERANCE)):
@@ -266,7 +274,7 @@ def paired_difference(a: Mapping[int, Any], b: Mapping[int, Any], values_a: Mapp
 
         lo, hi = t_interval(diffs)
         return PairedDifference(len(shared), mean, lo, hi, t_superiority(diffs), scheme)
-    draws = rng.integers(0, len(shared), size=(n_boot, len(shared)))
+    draws = _seed_draws(seed, len(shared), n_boot)
     va, vb = (_row_replicates(rows[k], shared, draws, metric, clip_level, weights, units, n_classes) for k in "ab")
     d = va - vb
     lo, hi = _interval(d)
