@@ -663,6 +663,31 @@ def test_per_clip_bootstrap_does_not_call_a_one_clip_difference_significant(tmp_
     assert p_a + p_b == pytest.approx(1.0, abs=0.011)
 
 
+def test_paper_table_interval_equals_the_leaderboards(tmp_path):
+    """A row's per-clip interval is the same number in table.md and in leaderboard.md (same draws)."""
+    rng = np.random.default_rng(3)
+    n, subjects = 240, 8
+    for seed in range(3):
+        for variant, err in (("cmc", 0.06), ("cmc_cmkm", 0.09)):
+            y_true = [i % 4 for i in range(n)]
+            y_pred = [(t + 1) % 4 if rng.random() < err * (1 + i % subjects / 4) else t for i, t in enumerate(y_true)]
+            rec = _record("utd_mhad", "xsub", variant, "paper_head", seed,
+                          {"accuracy": float(np.mean(np.equal(y_true, y_pred))), "f1_macro": _macro_f1(y_true, y_pred)})
+            rec["main_metric"] = "accuracy"
+            rec["test_predictions"] = {"ids": [f"clip{i:03d}" for i in range(n)],
+                                       "groups": {"subject": [i % subjects for i in range(n)]},
+                                       "y_true": y_true, "y_pred": y_pred}
+            _write(tmp_path, rec)
+    build_report(tmp_path)
+    table = _section((tmp_path / "table.md").read_text(encoding="utf-8"), "utd_mhad / xsub (accuracy)")
+    board = _section((tmp_path / "leaderboard.md").read_text(encoding="utf-8"), "utd_mhad / xsub / paper_head")
+    for approach, label in (("CMC (cmc)", "cmc"), ("CMC-CMKM (cmc_cmkm)", "cmc_cmkm")):
+        row = next(c for c in ([x.strip() for x in line.strip("|").split("|")] for line in table.splitlines())
+                   if len(c) > 1 and c[1] == approach)
+        assert "(n=3)" in row[3]
+        assert row[4] == _row(board, label)[2].strip("[]").replace(", ", "-")
+
+
 def test_without_predictions_a_constant_one_clip_difference_is_untestable(tmp_path):
     """The same numbers without per-clip predictions: seeds only, and differences without variance claim nothing."""
     _write_clip_records(tmp_path, with_predictions=False)

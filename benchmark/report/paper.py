@@ -209,7 +209,9 @@ def paper_sections(rs: ResultSet, protocol: str | None = None) -> list[PaperSect
         inputs = {lab: (preds[lab] if clip_level else dict(vals)) for lab, vals in by_label.items()}
         n_classes = leaderboard_n_classes(ents)
         tid = ("paper", dataset, split, protocol, metric)
-        boots = bootstrap.bootstrap_table(inputs, metric, bootstrap.table_seed(*tid), by_label, n_classes)
+        # seeded as the leaderboard's table of the same protocol and metric: a row's interval is the same in both
+        boots = bootstrap.bootstrap_table(inputs, metric, bootstrap.table_seed(dataset, split, protocol, metric),
+                                          by_label, n_classes)
         rows = []
         for p in data.rows:
             if (dataset, split) not in p.values:
