@@ -3,7 +3,7 @@
 # commit and code, while work on main goes on.
 #
 #   scripts/run_at_commit.sh COMMIT RESULTS_DIR [run_all.py arguments ...]
-#   e.g. scripts/run_at_commit.sh 1043bc3 results/paper_r2 --suite paper --seeds 0-4
+#   e.g. scripts/run_at_commit.sh 1043bc3 results/paper --suite paper --seeds 0-4
 #
 # Makes a clean git worktree at COMMIT beside the checkout (../mmhar-at-<commit>), copies the records already in
 # RESULTS_DIR of this checkout into it (so finished cells are skipped), runs run_all.py there with
@@ -18,7 +18,7 @@ fi
 commit=$(git rev-parse --verify --quiet "$1^{commit}") || { echo "error: $1 is not a commit of this repository" >&2; exit 2; }
 results=$2
 shift 2
-case "$results" in /*|*..*) echo "error: give RESULTS_DIR relative to the repository root (e.g. results/paper_r2)" >&2; exit 2;; esac
+case "$results" in /*|*..*) echo "error: give RESULTS_DIR relative to the repository root (e.g. results/paper)" >&2; exit 2;; esac
 root=$(git rev-parse --show-toplevel)
 tree="$root/../mmhar-at-${commit:0:10}"
 PY="${PYTHON:-python}"
