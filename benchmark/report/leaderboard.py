@@ -109,6 +109,11 @@ def n_classes(entries: list[Entry]) -> int:
     return max(n, 1)
 
 
+def row_seed(tid: TableId, metric: str) -> int:
+    """The bootstrap seed of a table's rows on `metric` (the paper table uses it too: same rows, same intervals)."""
+    return bootstrap.table_seed(*tid, metric)
+
+
 def _with_interval(s: stats.Summary, b: bootstrap.RowStats | None) -> stats.Summary:
     """The summary with the bootstrap interval (or its t-interval clipped to [0, 1] where no bootstrap ran)."""
     if b is not None and not math.isnan(b.low):
@@ -133,7 +138,7 @@ def _leaderboards(rs: ResultSet, alpha: float) -> list[Leaderboard]:
             ranked = bootstrap.rank(means)
             best = ranked[0] if ranked and not math.isnan(means[ranked[0]]) else None
             inputs = bootstrap_inputs(rs, tid, metric)
-            boots = bootstrap.bootstrap_table(inputs, metric, bootstrap.table_seed(*tid, metric),
+            boots = bootstrap.bootstrap_table(inputs, metric, row_seed(tid, metric),
                                               {k: vals.get(k, {}) for k in inputs}, _n_classes(rs, tid))
             for lab in labels:
                 b = boots.get(lab)

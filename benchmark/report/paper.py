@@ -43,6 +43,7 @@ from tabulate import tabulate
 from benchmark.report import bootstrap, stats
 from benchmark.report.entries import Entry, ReportError, ResultSet
 from benchmark.report.leaderboard import n_classes as leaderboard_n_classes
+from benchmark.report.leaderboard import row_seed
 from benchmark.report.tables import pct
 
 PUBLISHED_FILE = Path(__file__).with_name("published_ijcnn2022.json")
@@ -209,9 +210,8 @@ def paper_sections(rs: ResultSet, protocol: str | None = None) -> list[PaperSect
         inputs = {lab: (preds[lab] if clip_level else dict(vals)) for lab, vals in by_label.items()}
         n_classes = leaderboard_n_classes(ents)
         tid = ("paper", dataset, split, protocol, metric)
-        # seeded as the leaderboard's table of the same protocol and metric: a row's interval is the same in both
-        boots = bootstrap.bootstrap_table(inputs, metric, bootstrap.table_seed(dataset, split, protocol, metric),
-                                          by_label, n_classes)
+        boots = bootstrap.bootstrap_table(inputs, metric, row_seed((dataset, split, protocol), metric), by_label,
+                                          n_classes)
         rows = []
         for p in data.rows:
             if (dataset, split) not in p.values:
