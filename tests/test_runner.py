@@ -411,3 +411,16 @@ def test_units_run_seed_by_seed(toys, tmp_path: Path, monkeypatch: pytest.Monkey
     assert _run(tmp_path).ok
     assert [s for _, s in seen] == [0, 0, 0, 1, 1, 1]
     assert [n for n, _ in seen] == ["toy_ssl", "toy_ssl", "toy_student"] * 2
+
+
+def test_a_protocol_variant_that_names_plain_cells_gets_their_key_and_label(toys, tmp_path: Path) -> None:
+    """`toy_probe[budget=3]` selects one of the plain protocol's cells: same key, label and shown config, so a
+    run restricted to some budgets (e.g. --protocols semisup[budget=1] semisup[budget=5]) writes the records a
+    plain run would."""
+    plain = {c.key: c for c in plan_suite(TOY_SUITE, tmp_path).cells if c.protocol == "toy_probe"}
+    picked = [c for c in plan_suite(narrow(TOY_SUITE, protocols=["toy_probe[budget=3]", "toy_probe[lr=0.05]"]),
+                                    tmp_path).cells]
+    assert picked and all(c.key in plain for c in picked)
+    for c in picked:
+        assert (c.protocol_variant, c.protocol_cfg) == (plain[c.key].protocol_variant, plain[c.key].protocol_cfg)
+    assert {c.protocol_variant for c in picked} == {"toy_probe[budget=1]", "toy_probe[budget=3]"}

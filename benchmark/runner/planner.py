@@ -123,6 +123,12 @@ class Planner:
         self.units[key] = unit  # after its dependencies: dict order is dependency order
         return unit
 
+    def _protocol_base(self, pcls: Any, protocol: str, chosen: dict[str, Any]) -> dict[str, Any]:
+        """The protocol's config overrides in this suite: its own, a variant spec's (`chosen`), the shrink."""
+        base = {**self.suite.protocol_overrides.get(protocol, {}), **chosen}
+        base.update(self.suite.shrink.overrides(pcls.resolve_config(base)))
+        return base
+
     def variants(self, spec: str, skipped: list[tuple[str, str, str]]) -> list[str]:
         """The variant specs a suite entry stands for on this dataset (inapplicable ones go to `skipped`)."""
         method, overrides = parse_variant(spec)
@@ -155,13 +161,16 @@ class Planner:
             if not applies:
                 skipped.append((variant, protocol, f"kind {cls.kind}"))
                 continue
-            base = {**self.suite.protocol_overrides.get(protocol, {}), **chosen}
-            base.update(self.suite.shrink.overrides(pcls.resolve_config(base)))
+            base = self._protocol_base(pcls, protocol, chosen)
             resolved = pcls.resolve_config(base)
             defaults = pcls.resolve_config({})
             expanded = expand_protocol(pcls, resolved, self.info.data)
+            plain_base = self._protocol_base(pcls, protocol, {})
+            plain = expand_protocol(pcls, pcls.resolve_config(plain_base), self.info.data) if chosen else []
             for cfg in expanded:
-                shown = {k: v for k, v in cfg.items() if k in base or k not in defaults or defaults[k] != v}
+                restated = cfg in plain  # a variant spec naming cells of the plain protocol gets their label
+                given = plain_base if restated else base
+                shown = {k: v for k, v in cfg.items() if k in given or k not in defaults or defaults[k] != v}
                 key = key_of({"kind": "cell", "pretrain": unit.key, "protocol": protocol, "cfg": cfg, "seed": seed,
                               "fingerprint": self.info.fingerprint, "code_version": CODE_VERSION,
                               "numerics": self.numerics})
@@ -174,7 +183,8 @@ class Planner:
                 out.append(Cell(key=key, pretrain_key=unit.key, dataset=self.info.name, split=self.info.split,
                                 method=method, variant=variant, method_cfg=unit.overrides, protocol=protocol,
                                 protocol_cfg=shown, protocol_resolved=cfg,
-                                protocol_variant=_protocol_variant(pcls, cfg, expanded, chosen), seed=seed,
+                                protocol_variant=(_protocol_variant(pcls, cfg, plain) if restated
+                                                  else _protocol_variant(pcls, cfg, expanded, chosen)), seed=seed,
                                 data_fingerprint=self.info.fingerprint, flops=flops))
         return out
 
