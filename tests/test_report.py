@@ -409,12 +409,16 @@ def test_findings_read_out_best_ties_and_retrieval_views(report):
     # MMAct ranks by macro-F1; every semi-supervised budget is its own table
     assert _row(md, "mmact / xsub / paper_head")[1] == "cmc_cmkm 85.00 ± 1.00 (n=3)"
     assert _row(md, "utd_mhad / xsub / semisup[per_class=10]")[1].startswith("cmc_cmkm ")
-    views = md[md.index("## Retrieval views"):]
+    views = md[md.index("## Views and conditions"):]
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in views.splitlines()
             if line.startswith("| utd_mhad / xsub / retrieval")]
     assert [r[1] for r in rows] == ["default", "fused"]
     for row in rows:  # mAP = accuracy - 0.3 in both views
-        assert row[2:] == ["cmc_cmkm 67.24 ± 0.56", "simclr[inertial] 42.00 ± 1.58"]
+        assert row[2:] == ["mAP", "cmc_cmkm 67.24 ± 0.56", "simclr[inertial] 42.00 ± 1.58"]
+    knn = [[c.strip() for c in line.strip("|").split("|")] for line in views.splitlines()
+           if line.startswith("| utd_mhad / xsub / knn")]  # the k's, on the main metric (accuracy - 0.05 for k=1)
+    assert [r[1:3] for r in knn] == [["knn1", "Accuracy"], ["knn5", "Accuracy"], ["knn10", "Accuracy"]]
+    assert knn[0][3] == "cmc_cmkm 92.24 ± 0.56"
 
 
 # ------------------------------------------------------------------------------------------------

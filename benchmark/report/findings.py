@@ -1,13 +1,14 @@
 """Findings: the leaderboards read out in a few lines, regenerated from the records like every table.
 
 `findings_markdown(rs)` writes, for every (dataset, split, protocol variant):
-- the best method on the main metric (mean ± std, n seeds);
-- the methods statistically indistinguishable from it (the leaderboard's dagger: paired t-test over matched
-  seeds, Holm-corrected) and those significantly below it;
-then, for retrieval-like tables, the best method of every retrieval view (fused, per modality, cross-modal)
-on mean average precision; ranks across a protocol's variants (label budgets), the reference split's ranking
-against the subject folds' (`rankings`), and the encoders' collapse monitors where records carry them. The text states
-facts the tables already hold; it draws no conclusions beyond them.
+- the best method on the main metric (mean ± std, n seeds, P(best) where test subjects are resampled);
+- the methods tied with it (the paired 95 % interval of the difference to the best contains 0, as the
+  leaderboard's dagger) and those significantly below it;
+then the best method of every group of the further-metrics tables (retrieval views on mean average precision;
+missing-modality conditions, k-NN k's and evaluators on the main metric); ranks across a protocol's variants
+(label budgets), the reference split's ranking against the subject folds' (`rankings`), and the encoders'
+collapse monitors where records carry them. The text states facts the tables already hold; it draws no
+conclusions beyond them.
 """
 from __future__ import annotations
 
@@ -61,21 +62,26 @@ def board_finding(board: Leaderboard) -> list[str]:
 
 
 def view_findings(rs: ResultSet) -> list[list[str]]:
-    """[table, view, best method (mean ± std of the view's mAP), runner-up] for every retrieval view."""
+    """[table, view, metric, best method (mean ± std), runner-up] for every group of every further-metrics table:
+    retrieval views on mAP, every other group (missing-modality conditions, k-NN k's, a protocol's evaluators)
+    on its table's main metric."""
+    mains = {(b.dataset, b.split, b.table): b.main_metric for b in leaderboards(rs)}
     rows = []
     for table in secondary_tables(rs):
-        if VIEW_METRIC not in table.columns:
+        metric = VIEW_METRIC if VIEW_METRIC in table.columns else mains.get((table.dataset, table.split, table.table))
+        if metric not in table.columns:
             continue
         for group in dict.fromkeys(g for g, _, _ in table.rows):  # the table's order: the main group first
-            ranked = sorted(((lab, s[VIEW_METRIC]) for g, lab, s in table.rows
-                             if g == group and VIEW_METRIC in s and not math.isnan(s[VIEW_METRIC].mean)),
+            ranked = sorted(((lab, s[metric]) for g, lab, s in table.rows
+                             if g == group and metric in s and not math.isnan(s[metric].mean)),
                             key=lambda t: (-t[1].mean, t[0]))
             if not ranked:
                 continue
             first = f"{ranked[0][0]} {mean_std(ranked[0][1])}"
             second = f"{ranked[1][0]} {mean_std(ranked[1][1])}" if len(ranked) > 1 else "–"
             view = "default" if group == MAIN_GROUP else group
-            rows.append([table_title(table.dataset, table.split, table.table), view, first, second])
+            rows.append([table_title(table.dataset, table.split, table.table), view,
+                         {**METRIC_TITLES, VIEW_METRIC: "mAP"}.get(metric, metric), first, second])
     return rows
 
 
@@ -98,11 +104,13 @@ def findings_markdown(rs: ResultSet, suite: str | None = None) -> str:
                                       "Untestable"], tablefmt="github", disable_numparse=True), ""]
     views = view_findings(rs)
     if views:
-        parts += ["## Retrieval views", "",
-                  ("Best method per retrieval view on mAP (%): `fused` = the method's concatenated embedding, "
-                   "`a->b` = queries embedded with modality a, gallery with modality b (cross-modal), "
-                   "`default` = the protocol's main score (fused for multimodal methods, the own modality otherwise)."), "",
-                  tabulate(views, headers=["Table", "View", "Best (mAP)", "Second"], tablefmt="github",
+        parts += ["## Views and conditions", "",
+                  ("Best method per group of `leaderboard.md`'s further metrics (mean ± std in %): retrieval views on "
+                   "mAP (`fused` = the method's concatenated embedding, `a->b` = queries embedded with modality a, "
+                   "gallery with modality b: cross-modal; `default` = the protocol's main score), every other group "
+                   "on its table's main metric: the missing-modality conditions (`full`, `no_<modality>`: that "
+                   "modality absent at test time), the k-NN k's, a protocol's evaluators."), "",
+                  tabulate(views, headers=["Table", "View", "Metric", "Best", "Second"], tablefmt="github",
                            disable_numparse=True), ""]
     for extra in (variant_ranks(boards), fold_agreement(boards)):
         if extra:
