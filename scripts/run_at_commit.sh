@@ -39,7 +39,11 @@ fi
 status=0
 (cd "$tree" && "$PY" run_all.py --results "$results" "$@") || status=$?
 mkdir -p "$root/$results/records"
-find "$tree/$results/records" -maxdepth 1 -name '*.json' ! -name '.*' -exec cp -n {} "$root/$results/records/" \;
+# new records only: not the ones COMMIT itself holds in RESULTS_DIR (e.g. a folder's earlier contents)
+git -C "$tree" ls-files -- "$results/records" | sed 's|.*/||' | sort > "$tree/.committed-records"
+find "$tree/$results/records" -maxdepth 1 -name '*.json' ! -name '.*' -printf '%f\n' | sort \
+  | comm -23 - "$tree/.committed-records" \
+  | while read -r f; do cp -n "$tree/$results/records/$f" "$root/$results/records/"; done
 if [ -f "$tree/$results/invocations.jsonl" ]; then
   cp "$tree/$results/invocations.jsonl" "$root/$results/invocations.jsonl"
 fi
