@@ -107,6 +107,22 @@ def test_estimate_divides_by_parallel_workers_but_not_below_one_unit(toys, tmp_p
     assert runner.parallel_workers("cuda", 8, 2) == 8  # work units share the GPU
 
 
+def test_estimate_takes_the_time_past_records_of_the_same_configuration_took(toys, tmp_path: Path) -> None:
+    """A resumed suite's remaining seeds cost what the finished seeds of the same configurations cost."""
+    _run(tmp_path, narrow(TOY_SUITE, seeds=[0]))
+    records, _ = store.scan_records(tmp_path)
+    plan = plan_suite(narrow(TOY_SUITE, seeds=[0, 1]), tmp_path)
+    assert {c.seed for c in plan.todo} == {1}
+    expected = sum(r["timings"]["protocol_s"] for r in records.values())
+    expected += sum({r["pretrain"]["key"]: r["timings"]["pretrain_s"] for r in records.values()}.values())
+    secs, source = plan.estimate_seconds("cpu")
+    assert secs == pytest.approx(expected)
+    assert source.startswith(f"{len(plan.units) // 2} unit(s) and {len(plan.todo)} cell(s) timed by past records")
+    flip = "fp32" if plan.precision == "bf16" else "bf16"
+    other = plan_suite(narrow(TOY_SUITE, seeds=[0, 1]), tmp_path, precision=flip)  # other numerics: not used
+    assert "timed by past records" not in other.estimate_seconds("cpu")[1]
+
+
 def test_plan_caps_a_batch_above_the_training_clips(tmp_path: Path) -> None:
     suite = narrow(get_suite("paper"), datasets=["synthetic"], methods=["simclr[inertial]"], seeds=[0])
     plan = plan_suite(suite, tmp_path)  # default synthetic: 120 training clips, paper batch 128

@@ -1,7 +1,9 @@
 """Cost of a plan: forward FLOPs per clip, FLOP rates calibrated on past records, and the wall-time estimate."""
 from __future__ import annotations
 
+import json
 import os
+import statistics
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,6 +80,43 @@ def throughput(results_dir: Path, device: str) -> tuple[float, float, str]:
 
 
 
+def _config_id(*parts: Any) -> str:
+    return json.dumps(parts, sort_keys=True, default=str)
+
+
+def unit_config(u: Any) -> str:
+    """A pretraining unit's configuration without its seed (units of other seeds share it)."""
+    return _config_id(u.dataset, u.split, u.variant, u.resolved)
+
+
+def cell_config(c: Any, u: Any) -> str:
+    """A cell's configuration without its seed."""
+    return _config_id(unit_config(u), c.protocol_variant, c.protocol_resolved)
+
+
+def past_timings(results_dir: Path, numerics: str) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Seconds that past records of this folder with the same numerics (device type and precision) took, by
+    seed-free configuration: ({unit config: [pretraining s]}, {cell config: [protocol s]})."""
+    records, _ = store.scan_records(results_dir)
+    units: dict[str, list[float]] = {}
+    cells: dict[str, list[float]] = {}
+    seen: set[str] = set()
+    for r in records.values():
+        dev = "cuda" if str(r.get("device", "")).startswith("cuda") else "cpu"
+        t, c, pre = r.get("timings") or {}, r.get("cell") or {}, r.get("pretrain") or {}
+        if f"{dev}-{r.get('precision', 'fp32')}" != numerics or not c:
+            continue
+        uid = _config_id(c.get("dataset"), c.get("split"), c.get("variant"), pre.get("method_resolved"))
+        ukey = str(pre.get("key"))
+        if not t.get("pretrain_cached") and t.get("pretrain_s") and ukey not in seen:
+            seen.add(ukey)
+            units.setdefault(uid, []).append(float(t["pretrain_s"]))
+        if t.get("protocol_s") is not None:
+            cid = _config_id(uid, c.get("protocol_variant"), r.get("protocol_resolved"))
+            cells.setdefault(cid, []).append(float(t["protocol_s"]))
+    return units, cells
+
+
 def estimate_seconds(plan: "Plan", device: str, workers: int = 1,
                      step_times: Mapping[str, float] | None = None) -> tuple[float, str]:
     """Estimated wall time of the remaining work on `workers` parallel work units, and the rate's source.
@@ -89,13 +128,18 @@ def estimate_seconds(plan: "Plan", device: str, workers: int = 1,
     from benchmark import rates
 
     rate_pre, rate_proto, source = throughput(plan.results_dir, device)
+    past_units, past_cells = past_timings(plan.results_dir, plan.numerics)
     step_times = dict(step_times or {})
     per_unit: dict[str, float] = {}
     unit_rate: dict[str, float] = {}
+    n_past = [0, 0]
     for k in plan.needed_units():
         u = plan.units[k]
         if k in plan.cached:
             per_unit[k] = 0.0
+        elif unit_config(u) in past_units:  # the same configuration, trained for another seed
+            per_unit[k] = statistics.median(past_units[unit_config(u)])
+            n_past[0] += 1
         elif k in step_times and plan.dataset_of(u.dataset, u.split) is not None:
             sizes = plan.dataset_of(u.dataset, u.split).sizes  # type: ignore[union-attr]
             per_unit[k] = rates.unit_seconds(u, sizes, step_times[k])
@@ -103,10 +147,18 @@ def estimate_seconds(plan: "Plan", device: str, workers: int = 1,
         else:
             per_unit[k] = u.flops / rate_pre
     for c in plan.todo:
-        per_unit[c.pretrain_key] = per_unit.get(c.pretrain_key, 0.0) + c.flops / (
-            unit_rate.get(c.pretrain_key) or rate_proto)
+        past = past_cells.get(cell_config(c, plan.units[c.pretrain_key]))
+        if past:
+            secs = statistics.median(past)
+            n_past[1] += 1
+        else:
+            secs = c.flops / (unit_rate.get(c.pretrain_key) or rate_proto)
+        per_unit[c.pretrain_key] = per_unit.get(c.pretrain_key, 0.0) + secs
     if step_times:
         source = f"step times measured on this machine for {len(step_times)} unit(s); others: {source}"
+    if any(n_past):
+        source = (f"{n_past[0]} unit(s) and {n_past[1]} cell(s) timed by past records of the same configuration "
+                  f"(another seed); {source}")
     # one unit (its pretraining, then its cells) runs in one worker: the longest bounds the wall time
     return max(sum(per_unit.values()) / max(1, workers), max(per_unit.values(), default=0.0)), source
 
