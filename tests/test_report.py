@@ -750,6 +750,28 @@ def test_paired_difference_over_seeds_and_subjects():
     assert same.low == same.high == 0.0 and same.p_greater == 0.5  # identical rows: ties counted half
 
 
+def test_one_seed_of_per_clip_records_claims_nothing():
+    """One training run per method: resampling its test subjects alone would present seed luck as a
+    difference between methods (P(best) 1.00, 'significantly below'), so nothing is claimed below 2 seeds."""
+    from benchmark.report import bootstrap
+
+    a = {0: _clip_preds({1: 9, 2: 9, 3: 8, 4: 9})}
+    b = {0: _clip_preds({1: 6, 2: 7, 3: 5, 4: 7})}
+    va = {s: float(np.mean(p.y_true == p.y_pred)) for s, p in a.items()}
+    vb = {s: float(np.mean(p.y_true == p.y_pred)) for s, p in b.items()}
+    stats = bootstrap.bootstrap_table({"a": a, "b": b}, "accuracy", 3, {"a": va, "b": vb}, 3)
+    assert all(np.isnan(s.low) and np.isnan(s.high) and np.isnan(s.p_best) for s in stats.values())
+    assert stats["b"].tied is None and np.isnan(stats["b"].delta_low)
+    assert stats["b"].delta == pytest.approx(vb[0] - va[0])  # the difference itself is still shown
+    d = bootstrap.paired_difference(a, b, va, vb, "accuracy", 7, 3)
+    assert d.n_seeds == 1 and np.isnan(d.low) and np.isnan(d.p_greater)
+    assert np.isnan(bootstrap.pairwise_superiority({"a": a, "b": b}, "accuracy", 5, 3)[("a", "b")])
+    a[1], b[1] = a[0], _clip_preds({1: 6, 2: 6, 3: 5, 4: 7})  # a second seed: the two-level bootstrap applies
+    va, vb = ({s: float(np.mean(p.y_true == p.y_pred)) for s, p in r.items()} for r in (a, b))
+    stats = bootstrap.bootstrap_table({"a": a, "b": b}, "accuracy", 3, {"a": va, "b": vb}, 3)
+    assert stats["b"].tied is False and stats["a"].p_best == 1.0 and stats["a"].low < stats["a"].high
+
+
 def test_a_rows_interval_depends_only_on_its_own_records():
     from benchmark.report import bootstrap
 

@@ -18,7 +18,9 @@ the tables mark: the row interval is the Student-t interval over seeds (clipped 
 the t-interval of the paired per-seed differences, pairwise P(a > b) is T_{n-1}(mean / sem) of the paired
 differences (`t_superiority`: resampling three numbers would call nearly anything certain), and P(best) comes
 from resampling seeds; with fewer than 3 shared seeds, or differences without variance (e.g. one clip on every
-seed), nothing is claimed.
+seed), nothing is claimed. Per-clip rows need at least 2 seeds for an interval, a Δ interval, P(best) or a
+pairwise P: one seed's replicates resample test subjects only, and would present one training run's luck as a
+difference between methods.
 The draws are seeded from the table's identity and the number of seeds (or units) they cover, never from the
 order in which rows are visited: reports are byte-reproducible, and a row's interval depends only on its own
 records and the table's test subjects (adding a seed to one row leaves every other row's interval as it was).
@@ -37,6 +39,12 @@ N_BOOT = 2000
 CONFIDENCE = 0.95
 TOLERANCE = 1e-9  # means closer than this rank as equal (then by label)
 MIN_SEEDS_SEED_ONLY = 3
+MIN_SEEDS_CLIP = 2  # one seed's bootstrap resamples test subjects only: it would call seed luck a difference
+
+
+def enough_seeds(n: int, clip_level: bool) -> bool:
+    """Whether `n` seeds are enough for an interval or a comparison under the scheme."""
+    return n >= (MIN_SEEDS_CLIP if clip_level else MIN_SEEDS_SEED_ONLY)
 
 
 @dataclass(frozen=True)
@@ -174,13 +182,14 @@ def bootstrap_table(rows: Mapping[str, Mapping[int, Any]], metric: str, seed: in
     matrix = np.stack([replicates(lab, pool, pool_draws) for lab in eligible], axis=1)
     winners = np.abs(matrix - matrix.max(1, keepdims=True)) <= TOLERANCE
     share = (winners / winners.sum(1, keepdims=True)).mean(0)
-    pool_ok = clip_level or len(pool) >= MIN_SEEDS_SEED_ONLY
+    pool_ok = enough_seeds(len(pool), clip_level)
     p_best = {lab: float(share[k]) if pool_ok else math.nan for k, lab in enumerate(eligible)}
     out = {}
     for lab in labels:
         own = sorted(rows[lab])
         if clip_level:
-            lo, hi = _interval(replicates(lab, own, draws_for(len(own))))
+            lo, hi = _interval(replicates(lab, own, draws_for(len(own)))) if enough_seeds(len(own), True) \
+                else (math.nan, math.nan)
         else:
             lo, hi = t_interval([values[lab][s] for s in own if s in values[lab]])
         shared = sorted(set(rows[lab]) & set(rows[best]))
@@ -189,11 +198,11 @@ def bootstrap_table(rows: Mapping[str, Mapping[int, Any]], metric: str, seed: in
         tied: bool | None = None
         if lab == best:
             d_lo = d_hi = 0.0
-        elif shared and clip_level:
+        elif clip_level and enough_seeds(len(shared), True):
             draws = draws_for(len(shared))
             d_lo, d_hi = _interval(replicates(lab, shared, draws) - replicates(best, shared, draws))
             tied = bool(d_lo <= 0.0 <= d_hi)
-        elif shared:
+        elif shared and not clip_level:
             diffs = [values[lab][s] - values[best][s] for s in shared]
             if len(shared) >= MIN_SEEDS_SEED_ONLY and float(np.ptp(diffs)) > TOLERANCE:
                 d_lo, d_hi = t_interval(diffs)
@@ -207,14 +216,14 @@ def pairwise_superiority(rows: Mapping[str, Mapping[int, Any]], metric: str, see
                          n_boot: int = N_BOOT) -> dict[tuple[str, str], float]:
     """{(a, b): P(a > b)} for every ordered pair of rows, over paired replicates: the seeds both rows have
     (resampled) and the test subjects (resampled, same draws for both; seeds-only rows: seeds alone). Ties
-    count one half; nan where the pair shares no seed, or fewer than MIN_SEEDS_SEED_ONLY under seeds only."""
+    count one half; nan where the pair shares fewer seeds than `enough_seeds` asks."""
     labels = sorted(rows)
     clip_level, units, weights = _unit_weights(rows, seed, n_boot)
     out: dict[tuple[str, str], float] = {}
     for i, a in enumerate(labels):
         for b in labels[i + 1:]:
             shared = sorted(set(rows[a]) & set(rows[b]))
-            if not shared or (not clip_level and len(shared) < MIN_SEEDS_SEED_ONLY):
+            if not enough_seeds(len(shared), clip_level):
                 out[(a, b)] = out[(b, a)] = math.nan
                 continue
             if not clip_level:
@@ -259,15 +268,15 @@ def paired_difference(a: Mapping[int, Any], b: Mapping[int, Any], values_a: Mapp
                       values_b: Mapping[int, float], metric: str, seed: int, n_classes: int,
                       n_boot: int = N_BOOT) -> PairedDifference:
     """Row a minus row b on their shared seeds: {seed: Predictions} for both (seeds x test subjects) or
-    {seed: value} (seeds only). nan interval and P where nothing can be claimed (no shared seed; seeds only with
-    fewer than MIN_SEEDS_SEED_ONLY seeds or differences without variance)."""
+    {seed: value} (seeds only). nan interval and P where nothing can be claimed (fewer shared seeds than
+    `enough_seeds` asks; seeds only: differences without variance)."""
     shared = sorted(set(a) & set(b) & set(values_a) & set(values_b))
     mean = float(np.mean([values_a[s] - values_b[s] for s in shared])) if shared else math.nan
     rows = {"a": {s: a[s] for s in shared}, "b": {s: b[s] for s in shared}}
     clip_level, units, weights = _unit_weights(rows, seed, n_boot)
     scheme = "seeds x subjects" if clip_level else "seeds only"
     diffs = [values_a[s] - values_b[s] for s in shared]
-    if not shared or (not clip_level and (len(shared) < MIN_SEEDS_SEED_ONLY or float(np.ptp(diffs)) <= TOLERANCE)):
+    if not enough_seeds(len(shared), clip_level) or (not clip_level and float(np.ptp(diffs)) <= TOLERANCE):
         return PairedDifference(len(shared), mean, math.nan, math.nan, math.nan, scheme)
     if not clip_level:  # a handful of seed values: Student t, not a bootstrap of 3 numbers
         from benchmark.report.stats import t_interval

@@ -282,7 +282,7 @@ def verdict_line(section: PaperSection) -> str:
     diff = f"mean difference {_signed(100 * d.mean)} points{pub}"
     if math.isnan(d.low):
         need = (f"at least {bootstrap.MIN_SEEDS_SEED_ONLY} shared seeds with varying differences"
-                if d.scheme == "seeds only" else "shared seeds")
+                if d.scheme == "seeds only" else f"at least {bootstrap.MIN_SEEDS_CLIP} shared seeds")
         return f"{head}: {diff}; untestable - needs {need}."
     real = d.low > 0.0 or d.high < 0.0
     verdict = ("real: the interval excludes 0" if real
