@@ -96,7 +96,8 @@ def findings_markdown(rs: ResultSet, suite: str | None = None) -> str:
               f"best row contains 0 (bootstrap over seeds and test subjects where records hold per-clip "
               f"predictions, else a paired t-interval over seeds); 'untestable' = fewer than "
               f"{bootstrap.MIN_SEEDS_CLIP} seeds shared with the best row ({bootstrap.MIN_SEEDS_SEED_ONLY} for "
-              f"seeds-only records) or differences without variance. P(best) per row is in `leaderboard.md`. With a handful of seeds "
+              f"seeds-only records) or differences without variance. P(best) per row is in `leaderboard.md`. "
+              f"With a handful of seeds "
               f"only large, consistent differences show: a tie is absence of evidence, not evidence of equality."),
              ""]
     rows = [board_finding(b) for b in boards]
