@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmark import runner, store
@@ -121,6 +122,33 @@ def test_estimate_takes_the_time_past_records_of_the_same_configuration_took(toy
     flip = "fp32" if plan.precision == "bf16" else "bf16"
     other = plan_suite(narrow(TOY_SUITE, seeds=[0, 1]), tmp_path, precision=flip)  # other numerics: not used
     assert "timed by past records" not in other.estimate_seconds("cpu")[1]
+
+
+def test_a_fresh_folders_cells_are_timed_by_their_protocols_speed_in_folders_beside_it(
+        toys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmark.runner import cost
+
+    _run(tmp_path / "done", narrow(TOY_SUITE, seeds=[0]))
+    records, _ = store.scan_records(tmp_path / "done")
+    rate = {r["pretrain"]["key"]: r["estimate"]["pretrain_flops"] / r["timings"]["pretrain_s"]
+            for r in records.values() if not r["timings"]["pretrain_cached"]}
+    ratios = [r["estimate"]["protocol_flops"] / r["timings"]["protocol_s"] / rate[r["pretrain"]["key"]]
+              for r in records.values() if r["cell"]["protocol"] == "toy_probe"]
+    factors = cost.protocol_factors(tmp_path / "fresh", "cpu")  # a new folder: its neighbour's records count
+    assert factors["toy_probe"] == pytest.approx(float(np.median(ratios)))
+    assert cost.protocol_factors(tmp_path / "fresh", "cuda") == {}  # other device type: nothing
+    plan = plan_suite(narrow(TOY_SUITE, seeds=[1]), tmp_path / "fresh")
+    steps = {k: 0.01 for k in plan.units}
+    monkeypatch.setattr(cost, "protocol_factors", lambda *a: {})
+    plain, _ = plan.estimate_seconds("cpu", 1, steps)
+    monkeypatch.setattr(cost, "protocol_factors", lambda *a: {"toy_probe": 0.5, "toy_multi_only": 0.5})
+    slow, source = plan.estimate_seconds("cpu", 1, steps)
+    from benchmark import rates
+
+    cells = sum(c.flops / rates.flop_rate(plan.units[c.pretrain_key], plan.dataset_of(c.dataset, c.split).sizes,
+                                           0.01) for c in plan.todo)
+    assert slow - plain == pytest.approx(cells)  # half the speed: every cell takes twice as long
+    assert "protocol's speed relative to pretraining" in source
 
 
 def test_plan_caps_a_batch_above_the_training_clips(tmp_path: Path) -> None:

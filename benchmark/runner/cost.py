@@ -117,6 +117,47 @@ def past_timings(results_dir: Path, numerics: str) -> tuple[dict[str, list[float
     return units, cells
 
 
+def _record_folders(results_dir: Path) -> list[Path]:
+    """This results folder and the folders beside it (and one level below them) that hold records."""
+    root = Path(results_dir).resolve().parent
+    found = {Path(results_dir).resolve()}
+    for pattern in (f"*/{store.RECORDS_DIR}", f"*/*/{store.RECORDS_DIR}"):
+        found.update(p.parent for p in root.glob(pattern) if p.is_dir())
+    return sorted(found)
+
+
+def protocol_factors(results_dir: Path, device: str, precision: str | None = None) -> dict[str, float]:
+    """How fast each protocol variant (and protocol) ran per planned FLOP relative to the pretraining of its own
+    unit, on this device type: the median over the records of this folder and the folders beside it, those of
+    `precision` where they have the protocol (bf16 speeds pretraining up more than evaluation). A cell
+    estimated from its unit's measured step rate takes `flops / (rate * factor)`; protocols that train small
+    heads with a validation pass every epoch run well below a pretraining step's FLOP rate."""
+    dev = "cuda" if str(device).startswith("cuda") else "cpu"
+    ratios: dict[str, list[float]] = {}
+    same: dict[str, list[float]] = {}  # records of `precision` only
+    for folder in _record_folders(results_dir):
+        records, _ = store.scan_records(folder)
+        unit_rate: dict[str, float] = {}
+        rows = []
+        for r in records.values():
+            if not str(r.get("device", "")).startswith(dev):
+                continue
+            t, est, c = r.get("timings") or {}, r.get("estimate") or {}, r.get("cell") or {}
+            ukey = str((r.get("pretrain") or {}).get("key"))
+            if not t.get("pretrain_cached") and t.get("pretrain_s") and est.get("pretrain_flops"):
+                unit_rate[ukey] = est["pretrain_flops"] / t["pretrain_s"]
+            if t.get("protocol_s") and est.get("protocol_flops") and c:
+                rows.append((ukey, c.get("protocol_variant"), c.get("protocol"), r.get("precision", "fp32"),
+                             est["protocol_flops"] / t["protocol_s"]))
+        for ukey, variant, protocol, prec, rate in rows:
+            if unit_rate.get(ukey):
+                for name in {variant, protocol} - {None}:
+                    ratios.setdefault(str(name), []).append(rate / unit_rate[ukey])
+                    if prec == precision:
+                        same.setdefault(str(name), []).append(rate / unit_rate[ukey])
+    return {k: statistics.median(v) for k, v in {**ratios, **same}.items()}
+
+
 def estimate_seconds(plan: "Plan", device: str, workers: int = 1,
                      step_times: Mapping[str, float] | None = None) -> tuple[float, str]:
     """Estimated wall time of the remaining work on `workers` parallel work units, and the rate's source.
@@ -146,16 +187,25 @@ def estimate_seconds(plan: "Plan", device: str, workers: int = 1,
             unit_rate[k] = rates.flop_rate(u, sizes, step_times[k])
         else:
             per_unit[k] = u.flops / rate_pre
+    factors = protocol_factors(plan.results_dir, device, plan.precision) if unit_rate else {}
+    n_factored = 0
     for c in plan.todo:
         past = past_cells.get(cell_config(c, plan.units[c.pretrain_key]))
         if past:
             secs = statistics.median(past)
             n_past[1] += 1
+        elif c.pretrain_key in unit_rate:
+            factor = factors.get(c.protocol_variant, factors.get(c.protocol))
+            n_factored += factor is not None
+            secs = c.flops / (unit_rate[c.pretrain_key] * (factor or 1.0))
         else:
-            secs = c.flops / (unit_rate.get(c.pretrain_key) or rate_proto)
+            secs = c.flops / rate_proto
         per_unit[c.pretrain_key] = per_unit.get(c.pretrain_key, 0.0) + secs
     if step_times:
         source = f"step times measured on this machine for {len(step_times)} unit(s); others: {source}"
+    if n_factored:
+        source += (f"; {n_factored} cell(s) at their unit's step rate x their protocol's speed relative to "
+                   f"pretraining in past records")
     if any(n_past):
         source = (f"{n_past[0]} unit(s) and {n_past[1]} cell(s) timed by past records of the same configuration "
                   f"(another seed); {source}")
