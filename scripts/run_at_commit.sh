@@ -7,7 +7,8 @@
 #
 # Makes a clean git worktree at COMMIT beside the checkout (../mmhar-at-<commit>), copies the records already in
 # RESULTS_DIR of this checkout into it (so finished cells are skipped), runs run_all.py there with
-# --results RESULTS_DIR, and copies every new record back into this checkout's RESULTS_DIR. Nothing is
+# --results RESULTS_DIR, and copies every new record back into this checkout's RESULTS_DIR (every
+# $MMHAR_COPY_EVERY seconds, default 300, while it runs, and at the end). Nothing is
 # overwritten: records are immutable, named by their cell key. Stop it at any time; the same command resumes.
 # Regenerate the folder's tables here afterwards: python run_all.py --report-only --results RESULTS_DIR
 set -euo pipefail
@@ -36,16 +37,28 @@ fi
 if [ -f "$root/$results/invocations.jsonl" ] && [ ! -f "$tree/$results/invocations.jsonl" ]; then
   cp "$root/$results/invocations.jsonl" "$tree/$results/invocations.jsonl"  # the run appends to it
 fi
+copy_back() {  # the records COMMIT does not itself hold in RESULTS_DIR, each copied atomically (tmp + rename)
+  mkdir -p "$root/$results/records"
+  git -C "$tree" ls-files -- "$results/records" | sed 's|.*/||' | sort > "$tree/.committed-records"
+  find "$tree/$results/records" -maxdepth 1 -name '*.json' ! -name '.*' -printf '%f\n' | sort \
+    | comm -23 - "$tree/.committed-records" \
+    | while read -r f; do
+        if [ ! -e "$root/$results/records/$f" ]; then
+          cp "$tree/$results/records/$f" "$root/$results/records/.tmp-$f" && mv "$root/$results/records/.tmp-$f" "$root/$results/records/$f"
+        fi
+      done
+  if [ -f "$tree/$results/invocations.jsonl" ]; then
+    cp "$tree/$results/invocations.jsonl" "$root/$results/.tmp-invocations.jsonl" \
+      && mv "$root/$results/.tmp-invocations.jsonl" "$root/$results/invocations.jsonl"
+  fi
+}
+# finished records also come back every few minutes while the run goes on (a machine that stops without
+# warning keeps them in this checkout)
+( while sleep "${MMHAR_COPY_EVERY:-300}"; do copy_back; done ) &
+syncer=$!
+trap 'kill "$syncer" 2>/dev/null || true' EXIT
 status=0
 (cd "$tree" && "$PY" run_all.py --results "$results" "$@") || status=$?
-mkdir -p "$root/$results/records"
-# new records only: not the ones COMMIT itself holds in RESULTS_DIR (e.g. a folder's earlier contents)
-git -C "$tree" ls-files -- "$results/records" | sed 's|.*/||' | sort > "$tree/.committed-records"
-find "$tree/$results/records" -maxdepth 1 -name '*.json' ! -name '.*' -printf '%f\n' | sort \
-  | comm -23 - "$tree/.committed-records" \
-  | while read -r f; do cp -n "$tree/$results/records/$f" "$root/$results/records/"; done
-if [ -f "$tree/$results/invocations.jsonl" ]; then
-  cp "$tree/$results/invocations.jsonl" "$root/$results/invocations.jsonl"
-fi
+copy_back
 echo "records of $results copied back to $root/$results/records (run exit status $status)"
 exit "$status"
