@@ -52,16 +52,26 @@ def parallel_workers(device: str, jobs: int, threads: int) -> int:
     return max(1, min(jobs, (os.cpu_count() or 1) // max(1, threads)))
 
 
-def throughput(results_dir: Path, device: str) -> tuple[float, float, str]:
+def _device_type(device: Any) -> str:
+    return "cuda" if str(device).startswith("cuda") else "cpu"
+
+
+def _records(results_dir: Path, records: Mapping[str, dict[str, Any]] | None) -> Mapping[str, dict[str, Any]]:
+    """The valid records of `results_dir`, unless the caller has scanned them already."""
+    return records if records is not None else store.scan_records(results_dir)[0]
+
+
+def throughput(results_dir: Path, device: str,
+               records: Mapping[str, dict[str, Any]] | None = None) -> tuple[float, float, str]:
     """FLOP/s of pretraining and of protocols, calibrated on past records of this results folder when present."""
-    dev = "cuda" if str(device).startswith("cuda") else "cpu"
+    dev = _device_type(device)
     default = _DEFAULT_FLOPS_PER_S[dev]
-    records, _ = store.scan_records(results_dir)
+    records = _records(results_dir, records)
     pre_f = pre_s = pro_f = pro_s = 0.0
     seen: set[str] = set()
     for r in records.values():
         est, t = r.get("estimate") or {}, r.get("timings") or {}
-        if not str(r.get("device", "")).startswith(dev) or not est:
+        if _device_type(r.get("device", "")) != dev or not est:
             continue
         key = (r.get("pretrain") or {}).get("key")
         if not t.get("pretrain_cached") and key and key not in seen and t.get("pretrain_s"):
@@ -94,17 +104,17 @@ def cell_config(c: Any, u: Any) -> str:
     return _config_id(unit_config(u), c.protocol_variant, c.protocol_resolved)
 
 
-def past_timings(results_dir: Path, numerics: str) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+def past_timings(results_dir: Path, numerics: str, records: Mapping[str, dict[str, Any]] | None = None
+                 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Seconds that past records of this folder with the same numerics (device type and precision) took, by
     seed-free configuration: ({unit config: [pretraining s]}, {cell config: [protocol s]})."""
-    records, _ = store.scan_records(results_dir)
+    records = _records(results_dir, records)
     units: dict[str, list[float]] = {}
     cells: dict[str, list[float]] = {}
     seen: set[str] = set()
     for r in records.values():
-        dev = "cuda" if str(r.get("device", "")).startswith("cuda") else "cpu"
         t, c, pre = r.get("timings") or {}, r.get("cell") or {}, r.get("pretrain") or {}
-        if f"{dev}-{r.get('precision', 'fp32')}" != numerics or not c:
+        if f"{_device_type(r.get('device', ''))}-{r.get('precision', 'fp32')}" != numerics or not c:
             continue
         uid = _config_id(c.get("dataset"), c.get("split"), c.get("variant"), pre.get("method_resolved"))
         ukey = str(pre.get("key"))
@@ -126,21 +136,23 @@ def _record_folders(results_dir: Path) -> list[Path]:
     return sorted(found)
 
 
-def protocol_factors(results_dir: Path, device: str, precision: str | None = None) -> dict[str, float]:
+def protocol_factors(results_dir: Path, device: str, precision: str | None = None,
+                     records: Mapping[str, dict[str, Any]] | None = None) -> dict[str, float]:
     """How fast each protocol variant (and protocol) ran per planned FLOP relative to the pretraining of its own
     unit, on this device type: the median over the records of this folder and the folders beside it, those of
     `precision` where they have the protocol (bf16 speeds pretraining up more than evaluation). A cell
     estimated from its unit's measured step rate takes `flops / (rate * factor)`; protocols that train small
-    heads with a validation pass every epoch run well below a pretraining step's FLOP rate."""
-    dev = "cuda" if str(device).startswith("cuda") else "cpu"
+    heads with a validation pass every epoch run well below a pretraining step's FLOP rate. `records`: this
+    folder's own, where the caller has scanned them."""
+    dev = _device_type(device)
+    own = Path(results_dir).resolve()
     ratios: dict[str, list[float]] = {}
     same: dict[str, list[float]] = {}  # records of `precision` only
     for folder in _record_folders(results_dir):
-        records, _ = store.scan_records(folder)
         unit_rate: dict[str, float] = {}
         rows = []
-        for r in records.values():
-            if not str(r.get("device", "")).startswith(dev):
+        for r in _records(folder, records if folder == own else None).values():
+            if _device_type(r.get("device", "")) != dev:
                 continue
             t, est, c = r.get("timings") or {}, r.get("estimate") or {}, r.get("cell") or {}
             ukey = str((r.get("pretrain") or {}).get("key"))
@@ -168,8 +180,9 @@ def estimate_seconds(plan: "Plan", device: str, workers: int = 1,
     """
     from benchmark import rates
 
-    rate_pre, rate_proto, source = throughput(plan.results_dir, device)
-    past_units, past_cells = past_timings(plan.results_dir, plan.numerics)
+    records = store.scan_records(plan.results_dir)[0]  # read once for the three calibrations below
+    rate_pre, rate_proto, source = throughput(plan.results_dir, device, records)
+    past_units, past_cells = past_timings(plan.results_dir, plan.numerics, records)
     step_times = dict(step_times or {})
     per_unit: dict[str, float] = {}
     unit_rate: dict[str, float] = {}
@@ -187,7 +200,7 @@ def estimate_seconds(plan: "Plan", device: str, workers: int = 1,
             unit_rate[k] = rates.flop_rate(u, sizes, step_times[k])
         else:
             per_unit[k] = u.flops / rate_pre
-    factors = protocol_factors(plan.results_dir, device, plan.precision) if unit_rate else {}
+    factors = protocol_factors(plan.results_dir, device, plan.precision, records) if unit_rate else {}
     n_factored = 0
     for c in plan.todo:
         past = past_cells.get(cell_config(c, plan.units[c.pretrain_key]))
