@@ -165,7 +165,7 @@ class Planner:
             resolved = pcls.resolve_config(base)
             defaults = pcls.resolve_config({})
             expanded = expand_protocol(pcls, resolved, self.info.data)
-            plain_base = self._protocol_base(pcls, protocol, {})
+            plain_base = self._protocol_base(pcls, protocol, {}) if chosen else base  # the plain protocol's
             plain = expand_protocol(pcls, pcls.resolve_config(plain_base), self.info.data) if chosen else []
             for cfg in expanded:
                 restated = cfg in plain  # a variant spec naming cells of the plain protocol gets their label
