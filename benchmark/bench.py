@@ -59,7 +59,23 @@ def _sync(device: torch.device) -> None:
 
 def matmul_gflops(device: torch.device, dtype: torch.dtype = torch.float32, n: int = 2048,
                   min_seconds: float = 1.0) -> float:
-    """Sustained GFLOP/s of an n x n matmul (2 n^3 FLOPs each) on `device`."""
+    """Sustained GFLOP/s of an n x n matmul (2 n^3 FLOPs each) on `device`.
+
+    Where one n x n product would itself take longer than `min_seconds` (bf16 emulated on a CPU without native
+    bf16: 0.7 GFLOP/s, 26 s for n = 2048 on an AVX2 EPYC), n is halved, down to 256, so the yardstick costs
+    seconds, not minutes.
+    """
+    small = 256
+    a = torch.randn(small, small, device=device, dtype=dtype)
+    for _ in range(2):
+        a @ a
+    _sync(device)
+    t0 = time.perf_counter()
+    a @ a
+    _sync(device)
+    t_small = time.perf_counter() - t0
+    while n > small and t_small * (n / small) ** 3 > min_seconds:
+        n //= 2
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     for _ in range(3):

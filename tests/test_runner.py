@@ -379,6 +379,31 @@ def test_shrink_overrides() -> None:
     assert Shrink().overrides(cfg) == {}
 
 
+def test_auto_precision_that_resolves_differently_than_the_folders_records_stops_the_run(
+        toys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder written in bf16, resumed with 'auto' on a CPU without bf16, is not silently restarted in fp32."""
+    from benchmark import hardware
+
+    suite = narrow(TOY_SUITE, seeds=[0])
+    assert execute(plan_suite(suite, tmp_path, precision="bf16"), SERIAL).ok
+    n = len(store.scan_records(tmp_path)[0])
+    monkeypatch.setattr(hardware, "cpu_info", lambda: {"native_bf16": False, "model": "Old CPU", "flags": []})
+    plan = plan_suite(suite, tmp_path)  # auto -> fp32 here
+    assert plan.numerics == "cpu-fp32" and plan.held == {"cpu-bf16": n}
+    assert "a run would stop here" in plan.summary("cpu")
+    with pytest.raises(runner.RunError, match=f"{n} at cpu-bf16.*--precision fp32"):
+        execute(plan, SERIAL)
+    assert len(store.scan_records(tmp_path)[0]) == n  # nothing ran
+    explicit = plan_suite(suite, tmp_path, precision="fp32")  # saying so starts fp32 cells beside them
+    assert explicit.numerics_conflict() is None and len(explicit.todo) == len(explicit.cells)
+    slow = plan_suite(suite, tmp_path, precision="bf16")  # the bf16 cells are done; bf16 here is emulated
+    assert not slow.todo and any("without native bf16 (Old CPU" in m for m in slow.messages)
+    monkeypatch.setattr(hardware, "cpu_info", lambda: {"native_bf16": True, "model": "New CPU", "flags": []})
+    again = plan_suite(suite, tmp_path)  # auto -> bf16: the folder's own cells, all done
+    assert again.numerics_conflict() is None and not again.todo
+    assert not any("native bf16" in m for m in again.messages)
+
+
 def test_precision_is_resolved_recorded_and_the_paper_suite_trains_in_fp32(toys, tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     from benchmark import hardware

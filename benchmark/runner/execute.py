@@ -23,7 +23,7 @@ from benchmark.runner.dispatch import dispatch_graph
 from benchmark.runner.plan import Plan, refresh
 from benchmark.runner.planner import plan_suite
 from benchmark.runner.runlog import RunLog
-from benchmark.runner.units import Cell, RunSettings, WorkUnit, cell_label
+from benchmark.runner.units import Cell, RunError, RunSettings, WorkUnit, cell_label
 from benchmark.suites import Suite
 
 
@@ -93,6 +93,9 @@ def _execute(plan: Plan, settings: RunSettings, *, log: Callable[[str], None] | 
         log(f"removed temporary file left by an interrupted run: {p}")
     _set_aside_corrupt(plan, log)
     refresh(plan)
+    conflict = plan.numerics_conflict()
+    if conflict:
+        raise RunError(conflict)
     todo = plan.todo
     summary = RunSummary(total=len(plan.cells), done_before=len(plan.cells) - len(todo), removed_temp=removed)
     if not todo:

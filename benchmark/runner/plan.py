@@ -26,6 +26,8 @@ class Plan:
     skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (variant, protocol, why) not applicable
     messages: list[str] = field(default_factory=list)
     numerics: str = "cpu-fp32"  # device type and resolved precision of every key, e.g. 'cpu-bf16'
+    auto_precision: bool = False  # the precision came from 'auto' (so it depends on the machine)
+    held: dict[str, int] = field(default_factory=dict)  # numerics tag -> valid records of the folder with it
 
     @property
     def precision(self) -> str:
@@ -56,6 +58,20 @@ class Plan:
         """Longest dependency chain below a unit (0 for units without dependencies)."""
         deps = self.units[key].deps.values()
         return 0 if not deps else 1 + max(self.depth(d) for d in deps)
+
+    def numerics_conflict(self) -> str | None:
+        """Why this run must not start, or None: the precision came from 'auto', the folder holds records, and
+        none of them has this plan's numerics (so 'auto' resolved differently than on the machine that wrote
+        them, and the run would silently start every cell afresh beside them)."""
+        if not self.auto_precision or not self.held or self.numerics in self.held:
+            return None
+        held = ", ".join(f"{n} at {tag}" for tag, n in sorted(self.held.items()))
+        return (f"{self.results_dir} holds records trained at another precision ({held}) and none at "
+                f"{self.numerics}, which precision 'auto' gives on this machine, so this run would start all of "
+                f"its cells afresh beside them. To continue that folder's cells run it where 'auto' gives their "
+                f"precision (bf16: a CUDA GPU or a CPU with AVX512-BF16/AMX), or say which precision you want: "
+                f"--precision {self.precision} (new cells beside the old ones) or --precision "
+                f"{'bf16' if self.precision == 'fp32' else 'fp32'}.")
 
     def dataset_of(self, dataset: str, split: str) -> "DatasetInfo | None":
         """The planned DatasetInfo of (dataset, split) (keyed by the dataset, or 'dataset/split' when a suite
@@ -98,6 +114,9 @@ class Plan:
         for m in self.corrupt:
             lines.append(f"  corrupt record: {m}")
         lines.extend(f"  {m}" for m in self.messages if m.startswith(("warning:", "note:")))
+        conflict = self.numerics_conflict()
+        if conflict:
+            lines.append(f"  warning: a run would stop here: {conflict}")
         secs, source = self.estimate_seconds(device, workers, step_times)
         flops = sum(self.units[k].flops for k in to_train) + sum(c.flops for c in todo)
         on = f"{device} ({self.numerics})" + (f" with {workers} parallel work units" if workers > 1 else "")
@@ -128,5 +147,10 @@ def refresh(plan: Plan) -> None:
     """Re-read which cells have records and which units have checkpoints."""
     records, bad = store.scan_records(plan.results_dir)
     plan.done = set(records)
+    held: dict[str, int] = {}
+    for rec in records.values():
+        tag = f"{str(rec.get('device', '?')).split(':')[0]}-{rec.get('precision', '?')}"
+        held[tag] = held.get(tag, 0) + 1
+    plan.held = held
     plan.corrupt = [str(e) for e in bad]
     plan.cached = {k for k in plan.units if store.checkpoint_path(plan.results_dir, k).is_file()}
