@@ -404,6 +404,19 @@ def test_auto_precision_that_resolves_differently_than_the_folders_records_stops
     assert not any("native bf16" in m for m in again.messages)
 
 
+def test_a_folder_another_device_wrote_names_the_device_and_explicit_precision_is_never_stopped() -> None:
+    from benchmark.runner.plan import Plan
+
+    plan = Plan(suite="s", results_dir=Path("res"), cells=[], units={}, datasets={}, numerics="cpu-fp32",
+                auto_precision=True, held={"cuda-bf16": 3})
+    msg = plan.numerics_conflict()
+    assert msg and "3 at cuda-bf16" in msg and "--device" in msg and "res" in msg
+    plan.held = {"cuda-bf16": 3, "cpu-fp32": 1}  # some records already at this plan's numerics
+    assert plan.numerics_conflict() is None
+    plan.held, plan.auto_precision = {"cuda-bf16": 3}, False  # --precision given: the user chose
+    assert plan.numerics_conflict() is None
+
+
 def test_precision_is_resolved_recorded_and_the_paper_suite_trains_in_fp32(toys, tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     from benchmark import hardware

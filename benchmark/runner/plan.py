@@ -66,12 +66,17 @@ class Plan:
         if not self.auto_precision or not self.held or self.numerics in self.held:
             return None
         held = ", ".join(f"{n} at {tag}" for tag, n in sorted(self.held.items()))
-        return (f"{self.results_dir} holds records trained at another precision ({held}) and none at "
+        device = self.numerics.rsplit("-", 1)[0]
+        if all(tag.rsplit("-", 1)[0] != device for tag in self.held):  # another device type wrote them
+            hint = "run it on the device that wrote them (--device), or give --precision to start cells here."
+        else:
+            other = "bf16" if self.precision == "fp32" else "fp32"
+            hint = (f"to continue that folder's cells run it where 'auto' gives their precision (bf16: a CPU with "
+                    f"AVX512-BF16 or AMX), or say which precision you want: --precision {self.precision} (new "
+                    f"cells beside the old ones) or --precision {other}.")
+        return (f"{self.results_dir} holds records trained with other numerics ({held}) and none at "
                 f"{self.numerics}, which precision 'auto' gives on this machine, so this run would start all of "
-                f"its cells afresh beside them. To continue that folder's cells run it where 'auto' gives their "
-                f"precision (bf16: a CUDA GPU or a CPU with AVX512-BF16/AMX), or say which precision you want: "
-                f"--precision {self.precision} (new cells beside the old ones) or --precision "
-                f"{'bf16' if self.precision == 'fp32' else 'fp32'}.")
+                f"its cells afresh beside them; {hint}")
 
     def dataset_of(self, dataset: str, split: str) -> "DatasetInfo | None":
         """The planned DatasetInfo of (dataset, split) (keyed by the dataset, or 'dataset/split' when a suite
