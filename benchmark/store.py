@@ -94,6 +94,16 @@ def record_path(results_dir: Path, key: str) -> Path:
     return Path(results_dir) / RECORDS_DIR / f"{key}.json"
 
 
+def device_type(device: Any) -> str:
+    """The type of a recorded device without its index: 'cuda:0' -> 'cuda'; '?' where none was recorded."""
+    return str(device or "?").split(":", 1)[0]
+
+
+def record_numerics(rec: dict[str, Any], missing_precision: str = "?") -> str:
+    """A record's numerics tag, device type and precision, e.g. 'cpu-bf16' (as `Plan.numerics` writes it)."""
+    return f"{device_type(rec.get('device'))}-{rec.get('precision') or missing_precision}"
+
+
 def checkpoint_path(results_dir: Path, pretrain_key: str) -> Path:
     """Where the checkpoint of pretrain unit `pretrain_key` lives."""
     return Path(results_dir) / CHECKPOINTS_DIR / f"{pretrain_key}.pt"

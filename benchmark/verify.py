@@ -90,7 +90,7 @@ def verify(results_dir: Path, n_cells: int, suite_name: str | None = None, devic
             rerun = fresh["metrics"].get(metric)
             same_env = (str(rec.get("code_version")) == CODE_VERSION
                         and (rec.get("cpu") or {}).get("model") == here.get("model")
-                        and str(rec.get("device", "")).split(":")[0] == "cpu" == device.split(":")[0])
+                        and store.device_type(rec.get("device")) == "cpu" == store.device_type(device))
             diff = None if rerun is None or row["stored"] is None else float(rerun) - float(row["stored"])
             old_p, new_p = (r.get("test_predictions") or {} for r in (rec, fresh))
             clips = (sum(a != b for a, b in zip(old_p["y_pred"], new_p["y_pred"]))

@@ -134,3 +134,11 @@ def test_write_runs_csv_long_format(tmp_path: Path) -> None:
     first = path.read_bytes()
     store.write_runs_csv(tmp_path)
     assert path.read_bytes() == first
+
+
+def test_record_numerics_tags_device_type_and_precision() -> None:
+    assert store.device_type("cuda:1") == "cuda" and store.device_type("cpu") == "cpu"
+    assert store.device_type(None) == "?"
+    assert store.record_numerics({"device": "cuda:0", "precision": "bf16"}) == "cuda-bf16"
+    assert store.record_numerics({"device": "cpu"}) == "cpu-?"
+    assert store.record_numerics({"device": "cpu"}, missing_precision="fp32") == "cpu-fp32"

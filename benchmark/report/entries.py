@@ -170,9 +170,8 @@ def _short(value: Any) -> str:
 
 def provenance(rec: dict[str, Any]) -> tuple[str, str, str, str]:
     """What a record's numbers depend on beyond its cell: code version, device type, precision, data."""
-    device = str(rec.get("device") or "?").split(":", 1)[0]
-    return (str(rec.get("code_version") or "?"), device, str(rec.get("precision") or "unrecorded"),
-            str(rec.get("data_fingerprint") or "?"))
+    return (str(rec.get("code_version") or "?"), store.device_type(rec.get("device")),
+            str(rec.get("precision") or "unrecorded"), str(rec.get("data_fingerprint") or "?"))
 
 
 def describe_provenance(prov: tuple[str, str, str, str]) -> str:

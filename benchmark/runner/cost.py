@@ -114,7 +114,7 @@ def past_timings(results_dir: Path, numerics: str, records: Mapping[str, dict[st
     seen: set[str] = set()
     for r in records.values():
         t, c, pre = r.get("timings") or {}, r.get("cell") or {}, r.get("pretrain") or {}
-        if f"{_device_type(r.get('device', ''))}-{r.get('precision', 'fp32')}" != numerics or not c:
+        if store.record_numerics(r, missing_precision="fp32") != numerics or not c:
             continue
         uid = _config_id(c.get("dataset"), c.get("split"), c.get("variant"), pre.get("method_resolved"))
         ukey = str(pre.get("key"))

@@ -154,7 +154,7 @@ def refresh(plan: Plan) -> None:
     plan.done = set(records)
     held: dict[str, int] = {}
     for rec in records.values():
-        tag = f"{str(rec.get('device', '?')).split(':')[0]}-{rec.get('precision', '?')}"
+        tag = store.record_numerics(rec)
         held[tag] = held.get(tag, 0) + 1
     plan.held = held
     plan.corrupt = [str(e) for e in bad]
