@@ -6,9 +6,12 @@ import math
 import os
 import re
 import shlex
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from benchmark.hardware import PRECISIONS
 from benchmark.suites import SUITES
@@ -247,16 +250,30 @@ def _log_report(paths: list[Path], results_dir: Path, log: Callable[[str], None]
     log(f"report: {len(paths)} files written under {results_dir} ({', '.join(top)})")
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, a batch system's stop), taken down the same path as Ctrl-C."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise _Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the process exit code (0 ok, 1 some cells failed, 2 usage or data error)."""
+    """Entry point; returns the process exit code (0 ok, 1 some cells failed, 2 usage or data error, 130 Ctrl-C,
+    143 SIGTERM). A stop by either signal still logs the run's end line and leaves every finished cell stored."""
     parser = build_parser()
     args = parser.parse_args(argv)
     args.command = shlex.join(["python", "run_all.py", *(sys.argv[1:] if argv is None else argv)])
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
         return _main(args, parser)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         print("interrupted: finished cells are stored; rerun the same command to resume", file=sys.stderr)
-        return 130
+        return 143 if isinstance(stop, _Terminated) else 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

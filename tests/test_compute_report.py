@@ -56,8 +56,15 @@ def test_killed_run_and_cut_line(tmp_path: Path) -> None:
     text = compute_markdown(tmp_path, {})
     assert "no end line (killed or lost power)" in text
     assert "2 run(s), 1 of them stopped before the end (interrupted and resumed)" in text
-    assert "summed wall time of the runs that logged an end: 10m00s" in text
+    assert "summed wall time of the runs that logged an end: 10m00s." in text
     assert "1 line(s) of the log could not be read" in text
+    # the killed run's records (made before the next run started) bound its wall time from below
+    recs = {k: {"key": k, "cell": {"seed": 0}, "created": t, "timings": {}}
+            for k, t in [("1", "2026-12-02T10:20:00+00:00"), ("2", "2026-12-02T10:45:00+00:00"),
+                         ("3", "2026-12-02T11:05:00+00:00")]}
+    text = compute_markdown(tmp_path, recs)
+    assert "| 2 (records) of 4 | >= 45m00s (to its last record) |" in text
+    assert "; of those without an end line, at least 45m00s (start to last record)." in text
 
 
 def _rec(key: str, unit: str, pre: float, proto: float, cached: bool, deps: dict | None = None) -> dict:

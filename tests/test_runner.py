@@ -327,12 +327,12 @@ def smoke_reference(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return metrics_by_cell(results)
 
 
-def test_smoke_killed_with_sigkill_then_rerun_gives_same_records(smoke_reference: dict, tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def _stop_after_first_record(results: Path, sig: int) -> int:
+    """Run the narrowed smoke suite in a subprocess, send it `sig` once its first record exists; its exit code."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, str(REPO / "run_all.py"), *SMOKE_ARGS, "--results", str(tmp_path), "--device", "cpu"]
+    cmd = [sys.executable, str(REPO / "run_all.py"), *SMOKE_ARGS, "--results", str(results), "--device", "cpu"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    records = tmp_path / "records"
+    records = results / "records"
     deadline = time.monotonic() + 900  # generous: a machine busy with a suite is slow to its first record
     try:
         while time.monotonic() < deadline and proc.poll() is None:
@@ -340,16 +340,31 @@ def test_smoke_killed_with_sigkill_then_rerun_gives_same_records(smoke_reference
                 break
             time.sleep(0.05)
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    n_before = len(store.scan_records(tmp_path)[0])
-    assert 1 <= n_before < 4, "the run was expected to be killed after its first record"
+        proc.send_signal(sig)
+        rc = proc.wait()
+    n_before = len(store.scan_records(results)[0])
+    assert 1 <= n_before < 4, "the run was expected to be stopped after its first record"
+    return rc
+
+
+def test_smoke_killed_with_sigkill_then_rerun_gives_same_records(smoke_reference: dict, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _stop_after_first_record(tmp_path, signal.SIGKILL) == -signal.SIGKILL
     from benchmark.cli import main
 
     monkeypatch.setattr("benchmark.report.build_report", lambda d, s=None, **kw: [])  # tested in test_report.py
     assert main([*SMOKE_ARGS, "--results", str(tmp_path), "--device", "cpu"]) == 0
     assert metrics_by_cell(tmp_path) == smoke_reference
     assert (tmp_path / "runs.csv").is_file()
+
+
+def test_sigterm_stops_like_ctrl_c_and_logs_the_end(tmp_path: Path) -> None:
+    from benchmark.runner.runlog import read_log
+
+    assert _stop_after_first_record(tmp_path, signal.SIGTERM) == 143
+    runs, bad = read_log(tmp_path)
+    assert bad == 0 and len(runs) == 1 and runs[0]["end"]["status"] == "interrupted"
+    assert 0 <= runs[0]["end"]["completed"] <= len(store.scan_records(tmp_path)[0])  # counted per finished unit
 
 
 def test_smoke_with_two_jobs_matches_serial(smoke_reference: dict, tmp_path: Path) -> None:

@@ -4,8 +4,9 @@
 runs (was it interrupted and resumed?), how much wall-clock and how much compute. Compute comes from the
 records' own timings: each pretraining unit's `timings.pretrain_s` counted once (units loaded from a cached
 checkpoint count 0), plus every cell's `timings.protocol_s`. Runs come from `invocations.jsonl`
-(`runner.runlog`); a folder written before the log existed gets the span of its record times instead, with the
-long gaps between records (likely stops) listed.
+(`runner.runlog`; a run killed without an end line gets the records made between its start and the next run's
+start, and the time to the last of them as a lower bound on its wall time); a folder written before the log
+existed gets the span of its record times instead, with the long gaps between records (likely stops) listed.
 """
 from __future__ import annotations
 
@@ -52,28 +53,49 @@ def _gaps(times: list[datetime], longest_unit_s: float) -> list[tuple[datetime, 
     return [(a, b) for a, b in zip(times, times[1:]) if (b - a).total_seconds() > limit]
 
 
-def _runs_section(results_dir: Path) -> list[str]:
+def _killed_run_span(run: dict[str, Any], next_start: datetime | None, stamps: list[datetime]
+                     ) -> tuple[int, float] | None:
+    """For a run without an end line: (records created between its start and the next run's start, seconds from
+    its start to the last of them), a lower bound on its wall time; None when it left no record."""
+    start = _time((run["start"] or {}).get("time"))
+    if start is None:
+        return None
+    mine = [t for t in stamps if t >= start and (next_start is None or t < next_start)]
+    return (len(mine), (mine[-1] - start).total_seconds()) if mine else None
+
+
+def _runs_section(results_dir: Path, records: list[dict[str, Any]]) -> list[str]:
     runs, bad = read_log(results_dir)
     if not runs:
         return []
+    stamps = sorted(t for t in (_time(r.get("created")) for r in records) if t is not None)
+    starts = [_time((r["start"] or {}).get("time")) for r in runs]
     lines = ["", f"## Runs (from `{LOG_NAME}`)", "",
              "| started (UTC) | ended | status | cells run | wall | device | workers x threads | commit |",
              "|---|---|---|---:|---:|---|---|---|"]
-    wall = 0.0
+    wall = bound = 0.0
     stopped = 0
-    for r in runs:
+    for i, r in enumerate(runs):
         s, e = r["start"] or {}, r["end"]
         status = e.get("status", "?") if e else "no end line (killed or lost power)"
         stopped += 0 if e and e.get("status") in ("done", "failed") else 1
         w = float(e.get("wall_s") or 0.0) if e else 0.0
         wall += w
+        done, took = f"{e.get('completed', '?')}" if e else "?", format_seconds(w) if e else "?"
+        if not e and r["start"]:
+            span = _killed_run_span(r, next((t for t in starts[i + 1:] if t is not None), None), stamps)
+            if span:
+                done, took = f"{span[0]} (records)", f">= {format_seconds(span[1])} (to its last record)"
+                bound += span[1]
         lines.append(f"| {s.get('time', '?')} | {e.get('time', '?') if e else '-'} | {status} | "
-                     f"{e.get('completed', '?') if e else '?'} of {s.get('cells_todo', '?')} | "
-                     f"{format_seconds(w) if e else '?'} | {s.get('device', '?')} ({s.get('numerics', '?')}) | "
-                     f"{s.get('jobs', '?')} x {s.get('threads', '?')} | {str(s.get('commit') or '-')[:10]} |")
+                     f"{done} of {s.get('cells_todo', '?')} | {took} | {s.get('device', '?')} "
+                     f"({s.get('numerics', '?')}) | {s.get('jobs', '?')} x {s.get('threads', '?')} | "
+                     f"{str(s.get('commit') or '-')[:10]} |")
     resumed = "interrupted and resumed" if stopped and len(runs) > 1 else "not resumed" if stopped else "none interrupted"
     lines += ["", f"{len(runs)} run(s), {stopped} of them stopped before the end ({resumed}); "
-                  f"summed wall time of the runs that logged an end: {format_seconds(wall)}."]
+                  f"summed wall time of the runs that logged an end: {format_seconds(wall)}"
+                  + (f"; of those without an end line, at least {format_seconds(bound)} (start to last record)"
+                     if bound else "") + "."]
     commands = sorted({str(r["start"]["command"]) for r in runs if r["start"] and r["start"].get("command")})
     lines += [f"Command: `{c}`" for c in commands]
     if bad:
@@ -114,7 +136,7 @@ def compute_markdown(results_dir: Path, records: dict[str, dict[str, Any]]) -> s
     if dep_only:
         out.append(f"Not included: {len(dep_only)} unit(s) trained only as another method's dependency (no record "
                    f"of their own here, so their time is not recorded).")
-    runs = _runs_section(results_dir)
+    runs = _runs_section(results_dir, recs)
     if runs:
         out += runs
     elif recs:
