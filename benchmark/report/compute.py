@@ -53,13 +53,10 @@ def _gaps(times: list[datetime], longest_unit_s: float) -> list[tuple[datetime, 
     return [(a, b) for a, b in zip(times, times[1:]) if (b - a).total_seconds() > limit]
 
 
-def _killed_run_span(run: dict[str, Any], next_start: datetime | None, stamps: list[datetime]
+def _killed_run_span(start: datetime, next_start: datetime | None, stamps: list[datetime]
                      ) -> tuple[int, float] | None:
     """For a run without an end line: (records created between its start and the next run's start, seconds from
     its start to the last of them), a lower bound on its wall time; None when it left no record."""
-    start = _time((run["start"] or {}).get("time"))
-    if start is None:
-        return None
     mine = [t for t in stamps if t >= start and (next_start is None or t < next_start)]
     return (len(mine), (mine[-1] - start).total_seconds()) if mine else None
 
@@ -82,8 +79,9 @@ def _runs_section(results_dir: Path, records: list[dict[str, Any]]) -> list[str]
         w = float(e.get("wall_s") or 0.0) if e else 0.0
         wall += w
         done, took = f"{e.get('completed', '?')}" if e else "?", format_seconds(w) if e else "?"
-        if not e and r["start"]:
-            span = _killed_run_span(r, next((t for t in starts[i + 1:] if t is not None), None), stamps)
+        start = starts[i]
+        if not e and start is not None:
+            span = _killed_run_span(start, next((t for t in starts[i + 1:] if t is not None), None), stamps)
             if span:
                 done, took = f"{span[0]} (records)", f">= {format_seconds(span[1])} (to its last record)"
                 bound += span[1]
