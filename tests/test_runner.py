@@ -151,6 +151,21 @@ def test_a_fresh_folders_cells_are_timed_by_their_protocols_speed_in_folders_bes
     assert "protocol's speed relative to pretraining" in source
 
 
+def test_throughput_calibrates_on_records_of_the_same_device_type_only(tmp_path: Path) -> None:
+    """'cuda:1' records time 'cuda' runs; a record without a device times neither CPU nor CUDA runs."""
+    from benchmark.runner import cost
+
+    def rec(device: str | None, key: str) -> dict:
+        return {"device": device, "estimate": {"pretrain_flops": 4e9, "protocol_flops": 1e9},
+                "timings": {"pretrain_s": 2.0, "protocol_s": 1.0, "pretrain_cached": False},
+                "pretrain": {"key": key}}
+
+    records = {"a": rec("cuda:1", "u1"), "b": rec(None, "u2")}
+    assert cost.throughput(tmp_path, "cuda:0", records)[:2] == (2e9, 1e9)
+    cpu_pre, cpu_pro, source = cost.throughput(tmp_path, "cpu", records)
+    assert cpu_pre == cpu_pro == 20e9 and "rough FLOP estimate" in source  # no CPU record: the default
+
+
 def test_plan_caps_a_batch_above_the_training_clips(tmp_path: Path) -> None:
     suite = narrow(get_suite("paper"), datasets=["synthetic"], methods=["simclr[inertial]"], seeds=[0])
     plan = plan_suite(suite, tmp_path)  # default synthetic: 120 training clips, paper batch 128

@@ -52,8 +52,9 @@ def parallel_workers(device: str, jobs: int, threads: int) -> int:
     return max(1, min(jobs, (os.cpu_count() or 1) // max(1, threads)))
 
 
-def _device_type(device: Any) -> str:
-    return "cuda" if str(device).startswith("cuda") else "cpu"
+def _default_rate(device: Any) -> float:
+    """The rough FLOP rate assumed for `device` where no past timings exist (CUDA or anything else: CPU)."""
+    return _DEFAULT_FLOPS_PER_S["cuda" if store.device_type(device) == "cuda" else "cpu"]
 
 
 def _records(results_dir: Path, records: Mapping[str, dict[str, Any]] | None) -> Mapping[str, dict[str, Any]]:
@@ -64,14 +65,14 @@ def _records(results_dir: Path, records: Mapping[str, dict[str, Any]] | None) ->
 def throughput(results_dir: Path, device: str,
                records: Mapping[str, dict[str, Any]] | None = None) -> tuple[float, float, str]:
     """FLOP/s of pretraining and of protocols, calibrated on past records of this results folder when present."""
-    dev = _device_type(device)
-    default = _DEFAULT_FLOPS_PER_S[dev]
+    dev = store.device_type(device)
+    default = _default_rate(device)
     records = _records(results_dir, records)
     pre_f = pre_s = pro_f = pro_s = 0.0
     seen: set[str] = set()
     for r in records.values():
         est, t = r.get("estimate") or {}, r.get("timings") or {}
-        if _device_type(r.get("device", "")) != dev or not est:
+        if store.device_type(r.get("device")) != dev or not est:
             continue
         key = (r.get("pretrain") or {}).get("key")
         if not t.get("pretrain_cached") and key and key not in seen and t.get("pretrain_s"):
@@ -144,7 +145,7 @@ def protocol_factors(results_dir: Path, device: str, precision: str | None = Non
     estimated from its unit's measured step rate takes `flops / (rate * factor)`; protocols that train small
     heads with a validation pass every epoch run well below a pretraining step's FLOP rate. `records`: this
     folder's own, where the caller has scanned them."""
-    dev = _device_type(device)
+    dev = store.device_type(device)
     own = Path(results_dir).resolve()
     ratios: dict[str, list[float]] = {}
     same: dict[str, list[float]] = {}  # records of `precision` only
@@ -152,7 +153,7 @@ def protocol_factors(results_dir: Path, device: str, precision: str | None = Non
         unit_rate: dict[str, float] = {}
         rows = []
         for r in _records(folder, records if folder == own else None).values():
-            if _device_type(r.get("device", "")) != dev:
+            if store.device_type(r.get("device")) != dev:
                 continue
             t, est, c = r.get("timings") or {}, r.get("estimate") or {}, r.get("cell") or {}
             ukey = str((r.get("pretrain") or {}).get("key"))
