@@ -61,11 +61,11 @@ def _killed_run_span(start: datetime, next_start: datetime | None, stamps: list[
     return (len(mine), (mine[-1] - start).total_seconds()) if mine else None
 
 
-def _runs_section(results_dir: Path, records: list[dict[str, Any]]) -> list[str]:
+def _runs_section(results_dir: Path, stamps: list[datetime]) -> list[str]:
+    """The runs of the folder's invocation log; `stamps`: the records' creation times, sorted."""
     runs, bad = read_log(results_dir)
     if not runs:
         return []
-    stamps = sorted(t for t in (_time(r.get("created")) for r in records) if t is not None)
     starts = [_time((r["start"] or {}).get("time")) for r in runs]
     lines = ["", f"## Runs (from `{LOG_NAME}`)", "",
              "| started (UTC) | ended | status | cells run | wall | device | workers x threads | commit |",
@@ -134,11 +134,11 @@ def compute_markdown(results_dir: Path, records: dict[str, dict[str, Any]]) -> s
     if dep_only:
         out.append(f"Not included: {len(dep_only)} unit(s) trained only as another method's dependency (no record "
                    f"of their own here, so their time is not recorded).")
-    runs = _runs_section(results_dir, recs)
+    stamps = sorted(t for t in (_time(r.get("created")) for r in recs) if t is not None)
+    runs = _runs_section(results_dir, stamps)
     if runs:
         out += runs
     elif recs:
-        stamps = sorted(t for t in (_time(r.get("created")) for r in recs) if t is not None)
         longest = max((float((r.get("timings") or {}).get("total_s") or 0.0) for r in recs), default=0.0)
         gaps = _gaps(stamps, longest)
         out += ["", f"No invocation log (`{LOG_NAME}`, written by runs since 2026-12-02): the records span "

@@ -52,11 +52,6 @@ def parallel_workers(device: str, jobs: int, threads: int) -> int:
     return max(1, min(jobs, (os.cpu_count() or 1) // max(1, threads)))
 
 
-def _default_rate(device: Any) -> float:
-    """The rough FLOP rate assumed for `device` where no past timings exist (CUDA or anything else: CPU)."""
-    return _DEFAULT_FLOPS_PER_S["cuda" if store.device_type(device) == "cuda" else "cpu"]
-
-
 def _records(results_dir: Path, records: Mapping[str, dict[str, Any]] | None) -> Mapping[str, dict[str, Any]]:
     """The valid records of `results_dir`, unless the caller has scanned them already."""
     return records if records is not None else store.scan_records(results_dir)[0]
@@ -66,7 +61,7 @@ def throughput(results_dir: Path, device: str,
                records: Mapping[str, dict[str, Any]] | None = None) -> tuple[float, float, str]:
     """FLOP/s of pretraining and of protocols, calibrated on past records of this results folder when present."""
     dev = store.device_type(device)
-    default = _default_rate(device)
+    default = _DEFAULT_FLOPS_PER_S.get(dev, _DEFAULT_FLOPS_PER_S["cpu"])  # any device but CUDA: the CPU rate
     records = _records(results_dir, records)
     pre_f = pre_s = pro_f = pro_s = 0.0
     seen: set[str] = set()
