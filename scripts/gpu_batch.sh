@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Run one prepared selection of cells on a lent GPU machine (the workplace's `device` tool) within a time
+# budget, and hand the results folder back as one archive.
+#
+#   here:   scripts/gpu_batch.sh --prepare        (a shallow clone of HEAD and the raw data into .gpu/, ignored)
+#   there:  bash scripts/gpu_batch.sh SECONDS RESULTS_DIR [run_all.py arguments ...]   (carry .gpu)
+#   here:   tar xzf <files_at>/results.tar.gz    (the records land in RESULTS_DIR; then --report-only)
+#
+# The run happens in a clone of the carried shallow repository, so every record carries HEAD's commit and a
+# clean tree (the copied working tree has no .git). run_all.py is stopped (SIGTERM) when SECONDS are up; records
+# are written atomically, so the cells finished by then are complete and the unfinished ones simply missing.
+# The archive holds RESULTS_DIR without checkpoints; run.log and the machine's facts come back beside it.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+if [ "${1:-}" = "--prepare" ]; then
+  cd "$root" || exit 2
+  mkdir -p .git/info && { grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude; }
+  rm -rf .gpu && mkdir -p .gpu/data
+  git clone -q --depth 1 --bare "file://$root" .gpu/repo.git || exit 1
+  data="${MMHAR_DATA:-../shared/data}"
+  cp -r "$data/utd_mhad" .gpu/data/ || exit 1
+  du -sh .gpu
+  exit 0
+fi
+if [ $# -lt 2 ]; then sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
+budget=$1; results=$2; shift 2
+start=$(date +%s)
+out="${OUT:-/tmp/gpu_batch_out}"; mkdir -p "$out"
+export MMHAR_DATA="$root/.gpu/data" PYTHONUNBUFFERED=1
+PY="${PYTHON:-python3}"
+{ date -u; nproc; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
+  "$PY" -c "import torch; print('torch', torch.__version__, torch.cuda.is_available())"; } | tee "$out/machine.txt"
+work=/tmp/gpu_batch_tree
+if rm -rf "$work" && git clone -q "$root/.gpu/repo.git" "$work"; then
+  cd "$work" || exit 1
+  echo "running in a clone at $(git rev-parse HEAD)" | tee -a "$out/machine.txt"
+else
+  cd "$root" || exit 1
+  echo "no git here: running in the copied tree (records will have no commit)" | tee -a "$out/machine.txt"
+fi
+left=$(( budget - ($(date +%s) - start) ))
+timeout -s TERM --kill-after=30 "$left" "$PY" run_all.py --results "$results" --device "${DEVICE:-cuda}" "$@" \
+  > "$out/run.log" 2>&1
+echo "run_all exit $? after $(( $(date +%s) - start )) s" | tee -a "$out/machine.txt"
+tail -5 "$out/run.log"
+tar czf "$out/results.tar.gz" --exclude=checkpoints --exclude='.mmhar.lock' "$results"
+ls "$results/records" 2>/dev/null | wc -l | sed 's/^/records: /' | tee -a "$out/machine.txt"
