@@ -255,6 +255,9 @@ class _Terminated(KeyboardInterrupt):
 
 
 def _raise_terminated(signum: int, frame: Any) -> None:
+    # Further SIGTERMs are ignored from here on: GNU `timeout` signals its child and then the child's process group,
+    # and a second signal used to kill the run in mid clean-up (exit -15, its end line possibly lost).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise _Terminated()
 
 
@@ -266,13 +269,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.command = shlex.join(["python", "run_all.py", *(sys.argv[1:] if argv is None else argv)])
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
+    terminated = False
     try:
         return _main(args, parser)
     except KeyboardInterrupt as stop:
+        terminated = isinstance(stop, _Terminated)
         print("interrupted: finished cells are stored; rerun the same command to resume", file=sys.stderr)
-        return 143 if isinstance(stop, _Terminated) else 130
+        return 143 if terminated else 130
     finally:
-        if in_main_thread:
+        # after a SIGTERM, further ones stay ignored while the process winds down (worker pools, exit handlers)
+        if in_main_thread and not terminated:
             signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 

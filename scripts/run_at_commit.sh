@@ -8,7 +8,7 @@
 # Makes a clean git worktree at COMMIT beside the checkout (../mmhar-at-<commit>), copies the records already in
 # RESULTS_DIR of this checkout into it (so finished cells are skipped), runs run_all.py there with
 # --results RESULTS_DIR, and copies every new record back into this checkout's RESULTS_DIR (every
-# $MMHAR_COPY_EVERY seconds, default 300, while it runs, and at the end). Nothing is
+# $MMHAR_COPY_EVERY seconds, default 300, while it runs, and at the end, also after a SIGTERM). Nothing is
 # overwritten: records are immutable, named by their cell key. Stop it at any time; the same command resumes.
 # Regenerate the folder's tables here afterwards: python run_all.py --report-only --results RESULTS_DIR
 set -euo pipefail
@@ -57,8 +57,11 @@ copy_back() {  # the records COMMIT does not itself hold in RESULTS_DIR, each co
 ( while sleep "${MMHAR_COPY_EVERY:-300}"; do copy_back; done ) &
 syncer=$!
 trap 'kill "$syncer" 2>/dev/null || true' EXIT
+# a stop (SIGTERM to the process group, or Ctrl-C) ends run_all.py, which stores its finished cells and logs its
+# end line; this script then still copies everything back before it exits
+trap 'echo "stop requested: copying the records back once the run has stopped" >&2' TERM INT
 status=0
-(cd "$tree" && "$PY" run_all.py --results "$results" "$@") || status=$?
+(cd "$tree" && exec "$PY" run_all.py --results "$results" "$@") || status=$?
 copy_back
 echo "records of $results copied back to $root/$results/records (run exit status $status)"
 exit "$status"

@@ -342,8 +342,9 @@ def smoke_reference(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return metrics_by_cell(results)
 
 
-def _stop_after_first_record(results: Path, sig: int) -> int:
-    """Run the narrowed smoke suite in a subprocess, send it `sig` once its first record exists; its exit code."""
+def _stop_after_first_record(results: Path, sig: int, times: int = 1) -> int:
+    """Run the narrowed smoke suite in a subprocess, send it `sig` (`times` times, 0.2 s apart) once its first record
+    exists; its exit code."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, str(REPO / "run_all.py"), *SMOKE_ARGS, "--results", str(results), "--device", "cpu"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -355,7 +356,10 @@ def _stop_after_first_record(results: Path, sig: int) -> int:
                 break
             time.sleep(0.05)
     finally:
-        proc.send_signal(sig)
+        for i in range(times):
+            if proc.poll() is None:
+                time.sleep(0.2 if i else 0.0)
+                proc.send_signal(sig)
         rc = proc.wait()
     n_before = len(store.scan_records(results)[0])
     assert 1 <= n_before < 4, "the run was expected to be stopped after its first record"
@@ -380,6 +384,15 @@ def test_sigterm_stops_like_ctrl_c_and_logs_the_end(tmp_path: Path) -> None:
     runs, bad = read_log(tmp_path)
     assert bad == 0 and len(runs) == 1 and runs[0]["end"]["status"] == "interrupted"
     assert 0 <= runs[0]["end"]["completed"] <= len(store.scan_records(tmp_path)[0])  # counted per finished unit
+
+
+def test_a_second_sigterm_during_the_clean_up_is_ignored(tmp_path: Path) -> None:
+    """GNU `timeout` signals the run and then its process group: the second SIGTERM must not cut the stop short."""
+    from benchmark.runner.runlog import read_log
+
+    assert _stop_after_first_record(tmp_path, signal.SIGTERM, times=2) == 143
+    runs, bad = read_log(tmp_path)
+    assert bad == 0 and len(runs) == 1 and runs[0]["end"]["status"] == "interrupted"
 
 
 def test_smoke_with_two_jobs_matches_serial(smoke_reference: dict, tmp_path: Path) -> None:
