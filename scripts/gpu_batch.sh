@@ -2,7 +2,9 @@
 # Run one prepared selection of cells on a lent GPU machine (the workplace's `device` tool) within a time
 # budget, and hand the results folder back as one archive.
 #
-#   here:   scripts/gpu_batch.sh --prepare        (a shallow clone of HEAD and the raw data into .gpu/, ignored)
+#   here:   scripts/gpu_batch.sh --prepare        (a shallow clone of HEAD and the raw data into .gpu/, ignored;
+#           the working tree travels too and both together must stay under the tool's 64 MiB: move results/
+#           aside for the call, the clone holds HEAD's records anyway; delete .gpu/ afterwards)
 #   there:  bash scripts/gpu_batch.sh SECONDS RESULTS_DIR [run_all.py arguments ...]   (carry .gpu)
 #   here:   tar xzf <files_at>/results.tar.gz    (the records land in RESULTS_DIR; then --report-only)
 #
@@ -14,7 +16,6 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 if [ "${1:-}" = "--prepare" ]; then
   cd "$root" || exit 2
-  mkdir -p .git/info && { grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude; }
   rm -rf .gpu && mkdir -p .gpu/data
   git clone -q --depth 1 --bare "file://$root" .gpu/repo.git || exit 1
   data="${MMHAR_DATA:-../shared/data}"
@@ -22,7 +23,7 @@ if [ "${1:-}" = "--prepare" ]; then
   du -sh .gpu
   exit 0
 fi
-if [ $# -lt 2 ]; then sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
+if [ $# -lt 2 ]; then sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
 budget=$1; results=$2; shift 2
 start=$(date +%s)
 out="${OUT:-/tmp/gpu_batch_out}"; mkdir -p "$out"
