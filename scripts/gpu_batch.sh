@@ -23,7 +23,7 @@ if [ "${1:-}" = "--prepare" ]; then
   du -sh .gpu
   exit 0
 fi
-if [ $# -lt 2 ]; then sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
+if [ $# -lt 2 ]; then sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
 budget=$1; results=$2; shift 2
 start=$(date +%s)
 out="${OUT:-/tmp/gpu_batch_out}"; mkdir -p "$out"
