@@ -267,15 +267,30 @@ def test_single_seed_row_does_not_void_the_other_comparisons(report):
         "cmc", "simclr[skeleton], simclr[inertial]", "supervised[all]"]
 
 
-def test_single_seed_best_makes_every_comparison_na(tmp_path):
+def test_a_single_seed_row_is_never_chosen_best_over_testable_rows(tmp_path):
+    """An interim table: one seed of moco above five of cmc. The best is the highest mean among the rows with
+    enough seeds to be tested; moco is listed first with its Δ on the shared seed, but claims nothing."""
     for seed, acc in enumerate(ACC_CMC):
         _write(tmp_path, _record("synthetic", "xsub", "cmc", "linear", seed, {"accuracy": acc, "f1_macro": acc}))
     _write(tmp_path, _record("synthetic", "xsub", "moco", "linear", 3, {"accuracy": 0.99, "f1_macro": 0.5}))
     sec = _section(leaderboard_markdown(collect(tmp_path)), "synthetic / xsub / linear")
-    assert _row(sec, "moco") == ["moco", "**99.00**", "n/a*", "50.00", "n/a*", "1", "n/a", "best"]
-    # one shared seed (< 3): no P(best), Δ paired on seed 3 (cmc's seed-3 value - 99.00) without interval
-    assert _row(sec, "cmc") == ["cmc", "97.18 ± 0.45", "[96.62, 97.74]*", "**97.18 ± 0.45**", "[96.62, 97.74]*",
-                                "5", "n/a", f"{100 * (ACC_CMC[3] - 0.99):.2f}"]
+    # Δ paired on the one shared seed (99.00 - cmc's seed-3 value), without an interval
+    assert _row(sec, "moco") == ["moco", "99.00", "n/a*", "50.00", "n/a*", "1", "n/a",
+                                 f"{100 * (0.99 - ACC_CMC[3]):+.2f}"]
+    # no other row has every seed of cmc, so P(best) has nothing to rank against: n/a, not 1.00
+    assert _row(sec, "cmc") == ["cmc", "**97.18 ± 0.45**", "[96.62, 97.74]*", "**97.18 ± 0.45**",
+                                "[96.62, 97.74]*", "5", "n/a", "best"]
+    assert [r.split("|")[1].strip() for r in sec.splitlines() if r.startswith("| ")][1:] == ["moco", "cmc"]
+
+
+def test_best_label_prefers_rows_that_can_be_tested():
+    from benchmark.report import bootstrap
+
+    means = {"a": 0.9, "b": 0.8, "c": float("nan")}
+    assert bootstrap.best_label(means, {"a": 1, "b": 2, "c": 3}, clip_level=True) == "b"
+    assert bootstrap.best_label(means, {"a": 1, "b": 2, "c": 3}, clip_level=False) == "a"  # none has 3: plain max
+    assert bootstrap.best_label(means, {"a": 2, "b": 2}, clip_level=True) == "a"
+    assert bootstrap.best_label({"c": float("nan")}, {"c": 3}, clip_level=True) is None
 
 
 def test_mmact_uses_macro_f1_and_sections_are_naturally_ordered(report):

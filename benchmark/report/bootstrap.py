@@ -162,8 +162,8 @@ def bootstrap_table(rows: Mapping[str, Mapping[int, Any]], metric: str, seed: in
     if not labels:
         return {}
     means = {lab: float(np.mean(list(values[lab].values()))) if values.get(lab) else math.nan for lab in labels}
-    best = rank(means)[0]
     clip_level, units, weights = _unit_weights(rows, seed, n_boot)
+    best = best_label(means, {lab: len(values.get(lab, {})) for lab in labels}, clip_level) or rank(means)[0]
     scheme = "seeds only"
     if clip_level:
         first = next(iter(rows[labels[0]].values()))
@@ -182,7 +182,7 @@ def bootstrap_table(rows: Mapping[str, Mapping[int, Any]], metric: str, seed: in
     matrix = np.stack([replicates(lab, pool, pool_draws) for lab in eligible], axis=1)
     winners = np.abs(matrix - matrix.max(1, keepdims=True)) <= TOLERANCE
     share = (winners / winners.sum(1, keepdims=True)).mean(0)
-    pool_ok = enough_seeds(len(pool), clip_level)
+    pool_ok = enough_seeds(len(pool), clip_level) and len(eligible) >= 2  # alone, a row is not "best" of anything
     p_best = {lab: float(share[k]) if pool_ok else math.nan for k, lab in enumerate(eligible)}
     out = {}
     for lab in labels:
@@ -289,6 +289,16 @@ def paired_difference(a: Mapping[int, Any], b: Mapping[int, Any], values_a: Mapp
     lo, hi = _interval(d)
     p = float(np.mean((d > TOLERANCE) + 0.5 * (np.abs(d) <= TOLERANCE)))
     return PairedDifference(len(shared), mean, lo, hi, p, scheme)
+
+
+def best_label(means: Mapping[str, float], n_seeds: Mapping[str, int], clip_level: bool) -> str | None:
+    """The best row: the highest mean among the rows with enough seeds to be tested (`enough_seeds`) where any
+    has, else the highest mean; None when no mean is finite. A row with too few seeds is shown, but never chosen
+    over rows that can carry an interval, a Δ and P(best): that would leave the whole table without them."""
+    ranked = [lab for lab in rank(means) if not math.isnan(means[lab])]
+    testable = [lab for lab in ranked if enough_seeds(n_seeds.get(lab, 0), clip_level)]
+    pick = testable or ranked
+    return pick[0] if pick else None
 
 
 def rank(means: Mapping[str, float]) -> list[str]:

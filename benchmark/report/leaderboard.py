@@ -135,11 +135,11 @@ def _leaderboards(rs: ResultSet, alpha: float) -> list[Leaderboard]:
             vals = seed_values(rs, tid, metric)
             summaries = {lab: stats.summarize(list(vals.get(lab, {}).values())) for lab in labels}
             means = {lab: s.mean for lab, s in summaries.items()}
-            ranked = bootstrap.rank(means)
-            best = ranked[0] if ranked and not math.isnan(means[ranked[0]]) else None
             inputs = bootstrap_inputs(rs, tid, metric)
             boots = bootstrap.bootstrap_table(inputs, metric, row_seed(tid, metric),
                                               {k: vals.get(k, {}) for k in inputs}, _n_classes(rs, tid))
+            clip_level = any(b.scheme != "seeds only" for b in boots.values())
+            best = bootstrap.best_label(means, {lab: len(vals.get(lab, {})) for lab in labels}, clip_level)
             for lab in labels:
                 b = boots.get(lab)
                 comp = None
