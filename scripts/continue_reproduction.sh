@@ -10,6 +10,8 @@
 #   960e5af), and once all of its fold cells have records, the same variants and protocols on the reference split
 #   `xsub` into the same folder.
 # Commit the results folder's records/ (and invocations.jsonl) before the session ends.
+# A session lent a GPU resumes the folds there instead (results/utd_mhad_folds_cuda/, seeds 0-4, then the same
+# variants on `xsub`): scripts/gpu_batch.sh, with the command in that folder's README.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MMHAR_DATA="${MMHAR_DATA:-../shared/data}"

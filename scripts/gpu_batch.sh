@@ -20,7 +20,10 @@ if [ "${1:-}" = "--prepare" ]; then
   git clone -q --depth 1 --bare "file://$root" .gpu/repo.git || exit 1
   data="${MMHAR_DATA:-../shared/data}"
   cp -r "$data/utd_mhad" .gpu/data/ || exit 1
-  du -sh .gpu
+  # what the call would send: tracked and untracked-not-ignored files that exist, plus the carried .gpu/
+  mib=$( { git ls-files -z --cached --others --exclude-standard | xargs -0 stat -c %s 2>/dev/null
+           find .gpu -type f -printf '%s\n'; } | awk '{s += $1} END {printf "%.1f", s / 1048576}')
+  echo "prepared .gpu/ ($(du -sh .gpu | cut -f1)); the call would send about $mib MiB (limit 64: move results/ aside if over)"
   exit 0
 fi
 if [ $# -lt 2 ]; then sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
