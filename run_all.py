@@ -11,4 +11,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from benchmark.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if code == 143:  # stopped by SIGTERM: a repeat while the interpreter winds down (worker pools) is the same stop
+        import signal
+
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(code)

@@ -9,6 +9,7 @@ import shlex
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -254,10 +255,18 @@ class _Terminated(KeyboardInterrupt):
     """SIGTERM (`kill`, a batch system's stop), taken down the same path as Ctrl-C."""
 
 
+_STOP_GRACE_S = 10.0  # repeats of a SIGTERM within this time of the first are the same stop
+_first_stop: list[float] = []
+
+
 def _raise_terminated(signum: int, frame: Any) -> None:
-    # Further SIGTERMs are ignored from here on: GNU `timeout` signals its child and then the child's process group,
-    # and a second signal used to kill the run in mid clean-up (exit -15, its end line possibly lost).
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # GNU `timeout` signals its child and then the child's process group: a repeat within the grace time must not
+    # cut the clean-up short (it used to end the run in mid clean-up, exit -15, its end line at risk). A later
+    # SIGTERM stops the run again, should the first have been swallowed somewhere.
+    now = time.monotonic()
+    if _first_stop and now - _first_stop[-1] < _STOP_GRACE_S:
+        return
+    _first_stop[:] = [now]
     raise _Terminated()
 
 
@@ -269,16 +278,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.command = shlex.join(["python", "run_all.py", *(sys.argv[1:] if argv is None else argv)])
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
-    terminated = False
     try:
         return _main(args, parser)
     except KeyboardInterrupt as stop:
-        terminated = isinstance(stop, _Terminated)
         print("interrupted: finished cells are stored; rerun the same command to resume", file=sys.stderr)
-        return 143 if terminated else 130
+        return 143 if isinstance(stop, _Terminated) else 130
     finally:
-        # after a SIGTERM, further ones stay ignored while the process winds down (worker pools, exit handlers)
-        if in_main_thread and not terminated:
+        if in_main_thread:
             signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 

@@ -57,11 +57,16 @@ copy_back() {  # the records COMMIT does not itself hold in RESULTS_DIR, each co
 ( while sleep "${MMHAR_COPY_EVERY:-300}"; do copy_back; done ) &
 syncer=$!
 trap 'kill "$syncer" 2>/dev/null || true' EXIT
-# a stop (SIGTERM to the process group, or Ctrl-C) ends run_all.py, which stores its finished cells and logs its
-# end line; this script then still copies everything back before it exits
-trap 'echo "stop requested: copying the records back once the run has stopped" >&2' TERM INT
+# a stop (SIGTERM to this script or to its process group, or Ctrl-C) is passed on to run_all.py, which stores its
+# finished cells and logs its end line; this script then still copies everything back before it exits
+(cd "$tree" && exec "$PY" run_all.py --results "$results" "$@") &
+run=$!
+trap 'echo "stop requested: copying the records back once the run has stopped" >&2; kill -TERM "$run" 2>/dev/null || true' TERM INT
 status=0
-(cd "$tree" && exec "$PY" run_all.py --results "$results" "$@") || status=$?
+while :; do
+  wait "$run" && { status=0; break; } || status=$?
+  kill -0 "$run" 2>/dev/null || break  # `wait` returns early when a trapped signal arrives: wait on while it runs
+done
 copy_back
 echo "records of $results copied back to $root/$results/records (run exit status $status)"
 exit "$status"

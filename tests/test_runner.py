@@ -344,7 +344,7 @@ def smoke_reference(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def _stop_after_first_record(results: Path, sig: int, times: int = 1) -> int:
     """Run the narrowed smoke suite in a subprocess, send it `sig` (`times` times, 0.2 s apart) once its first record
-    exists; its exit code."""
+    exists; its exit code. Every signal must reach the running process."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, str(REPO / "run_all.py"), *SMOKE_ARGS, "--results", str(results), "--device", "cpu"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -356,11 +356,14 @@ def _stop_after_first_record(results: Path, sig: int, times: int = 1) -> int:
                 break
             time.sleep(0.05)
     finally:
+        sent = 0
         for i in range(times):
+            time.sleep(0.2 if i else 0.0)
             if proc.poll() is None:
-                time.sleep(0.2 if i else 0.0)
                 proc.send_signal(sig)
+                sent += 1
         rc = proc.wait()
+    assert sent == times, f"the run ended after {sent} of {times} signals"
     n_before = len(store.scan_records(results)[0])
     assert 1 <= n_before < 4, "the run was expected to be stopped after its first record"
     return rc
@@ -393,6 +396,18 @@ def test_a_second_sigterm_during_the_clean_up_is_ignored(tmp_path: Path) -> None
     assert _stop_after_first_record(tmp_path, signal.SIGTERM, times=2) == 143
     runs, bad = read_log(tmp_path)
     assert bad == 0 and len(runs) == 1 and runs[0]["end"]["status"] == "interrupted"
+
+
+def test_sigterm_repeats_within_the_grace_time_are_one_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmark import cli
+
+    monkeypatch.setattr(cli, "_first_stop", [])
+    with pytest.raises(cli._Terminated):
+        cli._raise_terminated(signal.SIGTERM, None)
+    cli._raise_terminated(signal.SIGTERM, None)  # the repeat (GNU timeout: child, then group) is ignored
+    monkeypatch.setattr(cli, "_first_stop", [time.monotonic() - cli._STOP_GRACE_S - 1.0])
+    with pytest.raises(cli._Terminated):  # a SIGTERM long after a stop that was swallowed stops the run again
+        cli._raise_terminated(signal.SIGTERM, None)
 
 
 def test_smoke_with_two_jobs_matches_serial(smoke_reference: dict, tmp_path: Path) -> None:
