@@ -85,7 +85,7 @@ def fold_agreement(boards: list[Leaderboard]) -> str:
                 if len(shared) < 2:
                     continue
                 tau = st.kendalltau([a[k] for k in shared], [b[k] for k in shared]).statistic
-                best_a, best_b = (_best(m, shared) for m in (a, b))
+                best_a, best_b = (_best(board, m, shared) for board, m in ((ref, a), (pooled, b)))
                 rows.append([f"{dataset} / {table}", f"{reference} vs {family}", str(len(shared)),
                              "–" if math.isnan(tau) else f"{tau:+.2f}", best_a, best_b])
     if not rows:
@@ -97,8 +97,13 @@ def fold_agreement(boards: list[Leaderboard]) -> str:
                                                   "best (folds)"], tablefmt="github", disable_numparse=True), ""])
 
 
-def _best(means: dict[str, float], labels: list[str]) -> str:
-    """The label(s) with the top mean among `labels` (tied ones joined with ' = ')."""
+def _best(board: Leaderboard, means: dict[str, float], labels: list[str]) -> str:
+    """The label(s) with the top mean among `labels` (tied ones joined with ' = '), leaving out the rows above the
+    leaderboard's best: those have too few seeds to be tested, and the leaderboard does not name them best either."""
+    flagged = [lab for lab, cells in board.rows if lab in labels and board.main_metric in cells
+               and cells[board.main_metric].best]
+    if flagged:  # rows above the flagged best are the ones with too few seeds
+        labels = [k for k in labels if means[k] <= means[flagged[0]] + 1e-12]
     top = max(means[k] for k in labels)
     return " = ".join(k for k in labels if abs(means[k] - top) <= 1e-12)
 
