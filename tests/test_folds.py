@@ -61,6 +61,19 @@ def test_a_family_runs_every_fold_and_reports_them_pooled(fixtures, tmp_path: Pa
     assert cells[1:4] == [f"{default} vs folds", "2", "–" if tau != tau else f"{tau:+.2f}"]  # nan: a tie
     for cell, m in ((cells[4], means[default]), (cells[5], means["folds"])):
         assert cell == " = ".join(k for k in labs if m[k] == max(m.values()))  # ties are shown, not broken
+    # the same comparison across two folders (e.g. the reference split on a CPU, the folds on a GPU): same row
+    import json
+    import shutil
+
+    from benchmark.report.rankings import compare_folders
+
+    for name in ("ref", "folds"):
+        (tmp_path / name / "records").mkdir(parents=True)
+    for f in (tmp_path / "res" / "records").glob("*.json"):
+        split = json.loads(f.read_text())["cell"]["split"]
+        shutil.copy(f, tmp_path / ("ref" if split == default else "folds") / "records" / f.name)
+    text = compare_folders(tmp_path / "ref", tmp_path / "folds")
+    assert row in text.splitlines() and ", cpu, " in text.splitlines()[0]
 
 
 def test_an_unknown_split_names_the_choices(fixtures) -> None:

@@ -7,11 +7,19 @@ reference split ranks them as the rotating subject folds do.
   have, Kendall's tau between the two rankings over the rows both hold, with each side's best. The reference
   split is the dataset's default split (its declaration), compared with each family.
 Facts of the leaderboards only; a tau over a handful of rows is itself noisy, so the row count is given.
+
+`compare_folders` (`python -m benchmark.report.rankings --reference DIR --folds DIR`) does the same across two
+results folders, e.g. a CPU folder of the reference split and a GPU folder of the folds: rankings are compared,
+records are never pooled, and each side's provenance is named.
 """
 from __future__ import annotations
 
+import argparse
 import math
+import sys
 from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
 
 from scipy import stats as st
 from tabulate import tabulate
@@ -116,3 +124,43 @@ def _default_split(dataset: str) -> str | None:
     if dataset not in DATASETS:
         return None
     return getattr(DATASETS.get(dataset), "default_split", None)
+
+
+def compare_folders(reference_dir: Path, folds_dir: Path) -> str:
+    """Markdown: `fold_agreement` between the default-split leaderboards of `reference_dir` and the pooled split
+    families of `folds_dir`, with each folder's provenance (code version, device, precision) and commits."""
+    from benchmark.report.entries import collect
+    from benchmark.report.leaderboard import leaderboards
+
+    def side(d: Path, want_reference: bool) -> tuple[list[Leaderboard], str]:
+        rs = collect(d)
+        boards = [b for b in leaderboards(rs) if (b.split == _default_split(b.dataset)) == want_reference]
+        prov = sorted({(*e.provenance[:3], str(e.commit)[:10]) for e in rs.entries if len(e.provenance) >= 3})
+        text = "; ".join(f"code version {v}, {dev}, {p}, commit {c}" for v, dev, p, c in prov) or "no records"
+        return boards, text
+
+    ref, ref_prov = side(Path(reference_dir), True)
+    folds, folds_prov = side(Path(folds_dir), False)
+    body = fold_agreement(ref + folds)
+    head = (f"Reference split from `{reference_dir}` ({ref_prov}); folds from `{folds_dir}` ({folds_prov}). "
+            "Rankings by mean of the main metric; the two sides' records are never pooled.")
+    return "\n".join([head, "", body or "No table is held by both: nothing to compare.", ""])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m benchmark.report.rankings --reference DIR --folds DIR`: print `compare_folders`."""
+    p = argparse.ArgumentParser(prog="python -m benchmark.report.rankings", description=compare_folders.__doc__)
+    p.add_argument("--reference", type=Path, required=True, help="results folder holding the reference split")
+    p.add_argument("--folds", type=Path, required=True, help="results folder holding a split family's folds")
+    args = p.parse_args(argv)
+    for d in (args.reference, args.folds):
+        if not (d / "records").is_dir():
+            print(f"error: {d} has no records/ folder; give a results folder such as results/utd_mhad",
+                  file=sys.stderr)
+            return 2
+    print(compare_folders(args.reference, args.folds))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
