@@ -155,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     for d in (args.reference, args.folds):
         if not (d / "records").is_dir():
-            print(f"error: {d} has no records/ folder; give a results folder such as results/utd_mhad",
+            print(f"error: {d} has no records/ folder; give a results folder (one that run_all.py wrote)",
                   file=sys.stderr)
             return 2
     print(compare_folders(args.reference, args.folds))
