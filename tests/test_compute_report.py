@@ -97,3 +97,12 @@ def test_cli_run_logs_its_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert len(runs) == 1 and runs[0]["end"]["status"] == "done"
     assert runs[0]["start"]["command"].startswith("python run_all.py --suite smoke --methods 'random_init[inertial]'")
     assert "Command: `python run_all.py --suite smoke" in compute_markdown(tmp_path, store.scan_records(tmp_path)[0])
+
+
+def test_cuda_records_name_their_gpu() -> None:
+    from benchmark.report.compute import _group
+
+    rec = {"git": {"commit": "6f29e5e6c8ed"}, "code_version": "3", "device": "cuda", "precision": "fp32",
+           "cpu": {"model": "Host CPU"}, "threads": 1, "versions": {"gpu": "NVIDIA H200"}}
+    assert _group(rec)[2] == "cuda (NVIDIA H200)"
+    assert _group({**rec, "device": "cpu"})[2] == "cpu"  # a CPU record of the same machine names no GPU

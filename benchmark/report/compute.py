@@ -30,7 +30,11 @@ def _group(rec: dict[str, Any]) -> tuple[str, ...]:
     git = rec.get("git") or {}
     commit = str(git.get("commit") or "no commit")[:10] + (" (dirty)" if git.get("dirty") else "")
     cpu = rec.get("cpu") or {}
-    return (commit, str(rec.get("code_version") or "?"), str(rec.get("device") or "?"),
+    device = str(rec.get("device") or "?")
+    gpu = (rec.get("versions") or {}).get("gpu")
+    if device.startswith("cuda") and gpu:  # the GPU is the machine that matters for a CUDA record's timings
+        device = f"{device} ({gpu})"
+    return (commit, str(rec.get("code_version") or "?"), device,
             str(rec.get("precision") or "unrecorded"), str(cpu.get("model") or "?"), str(rec.get("threads") or "?"))
 
 
