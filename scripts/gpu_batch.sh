@@ -1,63 +1,92 @@
 #!/usr/bin/env bash
 # Run one prepared selection of cells on a lent GPU machine (the workplace's `device` tool) within a time
-# budget, and hand the results folder back as one archive.
+# budget, and hand the results folder's records back as one archive.
 #
-#   here:   scripts/gpu_batch.sh --prepare        (a shallow clone of HEAD and the raw data into .gpu/, ignored;
-#           the working tree travels too and both together must stay under the tool's 64 MiB: move results/
-#           aside for the call, the clone holds HEAD's records anyway; delete .gpu/ afterwards)
+#   here:   scripts/gpu_batch.sh --prepare RESULTS_DIR
+#           (.gpu/ = HEAD's commits and trees without file contents, about 0.3 MB, and the raw data; ignored.
+#           The working tree travels too, under the tool's 64 MiB together with .gpu/: this moves every results
+#           folder but RESULTS_DIR aside into ../mmhar-results-aside/ for the call; --restore brings them back;
+#           pause any run that copies records into results/ meanwhile, e.g. run_at_commit.sh)
 #   there:  bash scripts/gpu_batch.sh SECONDS RESULTS_DIR [run_all.py arguments ...]   (carry .gpu; SECONDS at
 #           most the call's timeout_s minus about 60, for the stop, the archive and the transfer)
-#   here:   tar xzf <files_at>/results.tar.gz    (the records land in RESULTS_DIR; then --report-only)
+#   here:   scripts/gpu_batch.sh --restore; tar xzf <files_at>/results.tar.gz; then --report-only
 #
-# The run happens in a clone of the carried shallow repository, so every record carries HEAD's commit and a
-# clean tree (the copied working tree has no .git); a second call on a still-warm machine reuses that clone and
-# the records it holds. run_all.py is stopped (SIGTERM) when SECONDS are up; records
-# are written atomically, so the cells finished by then are complete and the unfinished ones simply missing.
-# The archive holds RESULTS_DIR's records, invocation log, suite marker and subsets (not its tables: rebuild them
-# here); run.log and the machine's facts come back beside it.
+# There, the copied working tree gets a .git rebuilt from .gpu/ (HEAD's trees, the missing results folders
+# marked skip-worktree), so every record carries HEAD's commit and a clean-tree flag that git computes from
+# the files themselves. Commit before --prepare: a tree with changes is refused. run_all.py is stopped (SIGTERM)
+# when SECONDS are up; records are written atomically, so the cells finished by then are complete. A copy of the
+# records is kept on the machine (/tmp/gpu_batch_keep), so a second call on a still-warm machine resumes.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+aside="$root/../mmhar-results-aside"
+if [ "${1:-}" = "--restore" ]; then
+  [ -d "$aside" ] || { echo "nothing to restore ($aside does not exist)"; exit 0; }
+  (cd "$aside" && find . -mindepth 1 -maxdepth 1 -print0 | while IFS= read -r -d '' d; do
+     if [ -e "$root/results/$d" ]; then echo "error: results/$d exists here too; left in $aside" >&2
+     else mv "$d" "$root/results/$d"; fi; done)
+  rmdir "$aside" 2>/dev/null && echo "results folders restored"
+  exit 0
+fi
 if [ "${1:-}" = "--prepare" ]; then
+  target=${2:?"usage: scripts/gpu_batch.sh --prepare RESULTS_DIR"}
   cd "$root" || exit 2
+  if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
+    echo "error: the working tree has uncommitted changes; commit them first (records name HEAD's commit)" >&2
+    exit 2
+  fi
   rm -rf .gpu && mkdir -p .gpu/data
-  git clone -q --depth 1 --bare "file://$root" .gpu/repo.git || exit 1
+  git clone -q --depth 1 --filter=blob:none --no-checkout \
+      --upload-pack="git -c uploadpack.allowFilter=true upload-pack" "file://$root" .gpu/meta || exit 1
+  mv .gpu/meta/.git .gpu/git && rmdir .gpu/meta
   data="${MMHAR_DATA:-../shared/data}"
   cp -r "$data/utd_mhad" .gpu/data/ || exit 1
+  mkdir -p "$aside"
+  for d in results/*/; do
+    d=${d%/}
+    [ "$d" = "${target%/}" ] || mv "$d" "$aside/" || exit 1
+  done
   # what the call would send: tracked and untracked-not-ignored files that exist, plus the carried .gpu/
   mib=$( { git ls-files -z --cached --others --exclude-standard | xargs -0 stat -c %s 2>/dev/null
            find .gpu -type f -printf '%s\n'; } | awk '{s += $1} END {printf "%.1f", s / 1048576}')
-  echo "prepared .gpu/ ($(du -sh .gpu | cut -f1)); the call would send about $mib MiB (limit 64: move results/ aside if over)"
+  echo "prepared .gpu/ ($(du -sh .gpu | cut -f1)) for $(git rev-parse --short HEAD); other results folders are in" \
+       "$aside; the call would send about $mib MiB (limit 64). Afterwards: scripts/gpu_batch.sh --restore"
   exit 0
 fi
-if [ $# -lt 2 ]; then sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
+if [ $# -lt 2 ]; then sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
 budget=$1; results=$2; shift 2
 start=$(date +%s)
-[ -d "$root/.gpu/repo.git" ] && [ -d "$root/.gpu/data" ] \
+[ -d "$root/.gpu/git" ] && [ -d "$root/.gpu/data" ] \
   || { echo "error: $root/.gpu is missing: run scripts/gpu_batch.sh --prepare here and carry .gpu" >&2; exit 2; }
 out="${OUT:-/tmp/gpu_batch_out}"; mkdir -p "$out"
 export MMHAR_DATA="$root/.gpu/data" PYTHONUNBUFFERED=1
 PY="${PYTHON:-python3}"
 { date -u; nproc; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
   "$PY" -c "import torch; print('torch', torch.__version__, torch.cuda.is_available())"; } | tee "$out/machine.txt"
-work=/tmp/gpu_batch_tree
-want=$(git -C "$root/.gpu/repo.git" rev-parse HEAD 2>/dev/null)
-if [ -n "$want" ] && [ "$(git -C "$work" rev-parse HEAD 2>/dev/null)" = "$want" ]; then
-  cd "$work" || exit 1
-  echo "reusing the clone at $want (a warm machine)" | tee -a "$out/machine.txt"
-elif rm -rf "$work" && git clone -q "$root/.gpu/repo.git" "$work"; then
-  cd "$work" || exit 1
-  echo "running in a clone at $(git rev-parse HEAD)" | tee -a "$out/machine.txt"
-else
-  cd "$root" || exit 1
-  echo "no git here: running in the copied tree (records will have no commit)" | tee -a "$out/machine.txt"
+cd "$root" || exit 1
+if [ -e .git ] && [ ! -e .git/gpu_batch_rebuilt ]; then  # a real checkout, not the device's copy: never touch it
+  echo "error: $root has its own .git: this step runs on the lent machine's copy of the tree (run --prepare here)" >&2
+  exit 2
 fi
+rm -rf .git && cp -r .gpu/git .git && touch .git/gpu_batch_rebuilt && git read-tree HEAD \
+  && git ls-files -z --deleted | xargs -0 -r git update-index --skip-worktree \
+  || { echo "error: could not rebuild .git from .gpu/git (git missing or too old?)" >&2; exit 1; }
+if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
+  git status --short --untracked-files=no | head >&2
+  echo "error: the copied tree differs from HEAD $(git rev-parse --short HEAD); its records would be dirty" >&2
+  exit 1
+fi
+echo "running at $(git rev-parse HEAD), clean tree" | tee -a "$out/machine.txt"
+keep=/tmp/gpu_batch_keep
+mkdir -p "$results/records" "$keep"
+find "$keep" -maxdepth 1 -name '*.json' -exec cp -n {} "$results/records/" \;  # a warm machine's earlier call
 left=$(( budget - ($(date +%s) - start) ))
 if [ "$left" -lt 10 ]; then echo "error: the budget of $budget s was spent before the run" >&2; exit 1; fi
 timeout --preserve-status -s TERM --kill-after=30 "$left" "$PY" run_all.py --results "$results" --device "${DEVICE:-cuda}" "$@" \
   > "$out/run.log" 2>&1
 echo "run_all exit $? after $(( $(date +%s) - start )) s" | tee -a "$out/machine.txt"
 tail -5 "$out/run.log"
+find "$results/records" -maxdepth 1 -name '*.json' -exec cp -n {} "$keep/" \;
 parts=()
 for p in records invocations.jsonl suite.json subsets; do [ -e "$results/$p" ] && parts+=("$results/$p"); done
 tar czf "$out/results.tar.gz" "${parts[@]}"
-ls "$results/records" 2>/dev/null | wc -l | sed 's/^/records: /' | tee -a "$out/machine.txt"
+ls "$results/records" | wc -l | sed 's/^/records: /' | tee -a "$out/machine.txt"
