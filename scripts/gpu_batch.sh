@@ -52,7 +52,7 @@ if [ "${1:-}" = "--prepare" ]; then
        "$aside; the call would send about $mib MiB (limit 64). Afterwards: scripts/gpu_batch.sh --restore"
   exit 0
 fi
-if [ $# -lt 2 ]; then sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
+if [ $# -lt 2 ]; then sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
 budget=$1; results=$2; shift 2
 start=$(date +%s)
 [ -d "$root/.gpu/git" ] && [ -d "$root/.gpu/data" ] \
