@@ -5,7 +5,8 @@
 #   here:   scripts/gpu_batch.sh --prepare RESULTS_DIR
 #           (.gpu/ = HEAD's commits and trees without file contents, about 0.3 MB, and the raw data; ignored.
 #           The working tree travels too, under the tool's 64 MiB together with .gpu/: this moves every results
-#           folder but RESULTS_DIR aside into ../mmhar-results-aside/ for the call; --restore brings them back;
+#           folder but RESULTS_DIR aside into .gpu-aside/ for the call; --restore brings them back; meanwhile this
+#           checkout looks dirty to git, so run nothing here that writes records;
 #           pause any run that copies records into results/ meanwhile, e.g. run_at_commit.sh)
 #   there:  bash scripts/gpu_batch.sh SECONDS RESULTS_DIR [run_all.py arguments ...]   (carry .gpu; SECONDS at
 #           most the call's timeout_s minus about 60, for the stop, the archive and the transfer)
@@ -18,7 +19,7 @@
 # records is kept on the machine (/tmp/gpu_batch_keep), so a second call on a still-warm machine resumes.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-aside="$root/../mmhar-results-aside"
+aside="$root/.gpu-aside"  # per checkout, ignored
 if [ "${1:-}" = "--restore" ]; then
   [ -d "$aside" ] || { echo "nothing to restore ($aside does not exist)"; exit 0; }
   (cd "$aside" && find . -mindepth 1 -maxdepth 1 -print0 | while IFS= read -r -d '' d; do
@@ -30,6 +31,16 @@ fi
 if [ "${1:-}" = "--prepare" ]; then
   target=${2:?"usage: scripts/gpu_batch.sh --prepare RESULTS_DIR"}
   cd "$root" || exit 2
+  target=$(realpath -m --relative-to="$root" "$target")
+  case "$target" in results/*/*|results/|results) echo "error: give RESULTS_DIR as results/NAME" >&2; exit 2;;
+    results/*) ;; *) echo "error: give RESULTS_DIR as results/NAME (got $target)" >&2; exit 2;; esac
+  if [ -n "$(ls -A "$aside" 2>/dev/null)" ]; then
+    echo "error: $aside is not empty: run scripts/gpu_batch.sh --restore first" >&2; exit 2
+  fi
+  if git ls-files --others --exclude-standard -- benchmark methods datasets | grep -q '\.py$'; then
+    echo "error: untracked .py files under benchmark/, methods/ or datasets/ would make every record dirty" >&2
+    exit 2
+  fi
   if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
     echo "error: the working tree has uncommitted changes; commit them first (records name HEAD's commit)" >&2
     exit 2
@@ -43,16 +54,20 @@ if [ "${1:-}" = "--prepare" ]; then
   mkdir -p "$aside"
   for d in results/*/; do
     d=${d%/}
-    [ "$d" = "${target%/}" ] || mv "$d" "$aside/" || exit 1
+    [ "$d" = "$target" ] || mv "$d" "$aside/" || exit 1
   done
   # what the call would send: tracked and untracked-not-ignored files that exist, plus the carried .gpu/
   mib=$( { git ls-files -z --cached --others --exclude-standard | xargs -0 stat -c %s 2>/dev/null
            find .gpu -type f -printf '%s\n'; } | awk '{s += $1} END {printf "%.1f", s / 1048576}')
   echo "prepared .gpu/ ($(du -sh .gpu | cut -f1)) for $(git rev-parse --short HEAD); other results folders are in" \
        "$aside; the call would send about $mib MiB (limit 64). Afterwards: scripts/gpu_batch.sh --restore"
+  if awk -v m="$mib" 'BEGIN {exit !(m > 63)}'; then
+    echo "error: over the device tool's 64 MiB: the target folder itself is too large to travel this way" >&2
+    exit 1
+  fi
   exit 0
 fi
-if [ $# -lt 2 ]; then sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
+if [ $# -lt 2 ]; then sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
 budget=$1; results=$2; shift 2
 start=$(date +%s)
 [ -d "$root/.gpu/git" ] && [ -d "$root/.gpu/data" ] \
@@ -67,7 +82,9 @@ if [ -e .git ] && [ ! -e .git/gpu_batch_rebuilt ]; then  # a real checkout, not 
   echo "error: $root has its own .git: this step runs on the lent machine's copy of the tree (run --prepare here)" >&2
   exit 2
 fi
-rm -rf .git && cp -r .gpu/git .git && touch .git/gpu_batch_rebuilt && git read-tree HEAD \
+git config --global --add safe.directory "$root" 2>/dev/null  # the copy may not be owned by this user
+rm -rf .git && cp -r .gpu/git .git && touch .git/gpu_batch_rebuilt && git config core.fileMode false \
+  && git read-tree HEAD \
   && git ls-files -z --deleted | xargs -0 -r git update-index --skip-worktree \
   || { echo "error: could not rebuild .git from .gpu/git (git missing or too old?)" >&2; exit 1; }
 if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
