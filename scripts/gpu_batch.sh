@@ -10,7 +10,9 @@
 #           pause any run that copies records into results/ meanwhile, e.g. run_at_commit.sh)
 #   there:  bash scripts/gpu_batch.sh SECONDS RESULTS_DIR [run_all.py arguments ...]   (carry .gpu; SECONDS at
 #           most the call's timeout_s minus about 60, for the stop, the archive and the transfer)
-#   here:   scripts/gpu_batch.sh --restore; tar xzf <files_at>/results.tar.gz; then --report-only
+#   here:   scripts/gpu_batch.sh --restore; scripts/gpu_batch.sh --unpack <files_at>/results.tar.gz; then
+#           --report-only (--unpack adds the records this checkout lacks, never replaces one, and appends the
+#           invocation lines it lacks; a plain tar xzf would overwrite invocations.jsonl)
 #
 # There, the copied working tree gets a .git rebuilt from .gpu/ (HEAD's trees, the missing results folders
 # marked skip-worktree), so every record carries HEAD's commit and a clean-tree flag that git computes from
@@ -26,6 +28,42 @@ if [ "${1:-}" = "--restore" ]; then
      if [ -e "$root/results/$d" ]; then echo "error: results/$d exists here too; left in $aside" >&2
      else mv "$d" "$root/results/$d"; fi; done)
   rmdir "$aside" 2>/dev/null && echo "results folders restored"
+  exit 0
+fi
+if [ "${1:-}" = "--unpack" ]; then
+  archive=$(realpath "${2:?"usage: scripts/gpu_batch.sh --unpack results.tar.gz"}") || exit 2
+  cd "$root" || exit 2
+  if [ -n "$(ls -A "$aside" 2>/dev/null)" ]; then
+    echo "error: $aside is not empty: run scripts/gpu_batch.sh --restore first" >&2; exit 2
+  fi
+  tmp=$(mktemp -d) && trap 'rm -rf "$tmp"' EXIT
+  tar xzf "$archive" -C "$tmp" || { echo "error: could not unpack $archive" >&2; exit 1; }
+  found=0
+  for dir in "$tmp"/results/*/; do
+    [ -d "$dir" ] || continue
+    found=1; name=results/$(basename "$dir"); new=0; same=0
+    mkdir -p "$name/records"
+    for f in "$dir"records/*.json; do
+      [ -e "$f" ] || continue
+      b=$(basename "$f")
+      if [ -e "$name/records/$b" ]; then same=$((same + 1)); continue; fi
+      cp "$f" "$name/records/$b.part" && mv "$name/records/$b.part" "$name/records/$b" || exit 1  # atomic
+      new=$((new + 1))
+    done
+    lines=0
+    if [ -f "$dir/invocations.jsonl" ]; then
+      touch "$name/invocations.jsonl"
+      lines=$(grep -cvxFf "$name/invocations.jsonl" "$dir/invocations.jsonl")
+      grep -vxFf "$name/invocations.jsonl" "$dir/invocations.jsonl" >> "$name/invocations.jsonl"
+    fi
+    for p in suite.json subsets; do
+      if [ -e "$dir/$p" ] && [ ! -e "$name/$p" ]; then cp -r "$dir/$p" "$name/$p"
+      elif [ -e "$dir/$p" ] && ! diff -rq "$dir/$p" "$name/$p" >/dev/null; then
+        echo "warning: $name/$p differs from the archive's; kept this checkout's" >&2; fi
+    done
+    echo "$name: $new records added, $same already here (kept), $lines invocation lines appended"
+  done
+  [ "$found" = 1 ] || { echo "error: $archive holds no results/NAME folder" >&2; exit 1; }
   exit 0
 fi
 if [ "${1:-}" = "--prepare" ]; then
@@ -67,7 +105,7 @@ if [ "${1:-}" = "--prepare" ]; then
   fi
   exit 0
 fi
-if [ $# -lt 2 ]; then sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
+if [ $# -lt 2 ]; then sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
 budget=$1; results=$2; shift 2
 start=$(date +%s)
 [ -d "$root/.gpu/git" ] && [ -d "$root/.gpu/data" ] \
