@@ -58,8 +58,9 @@ def test_a_family_runs_every_fold_and_reports_them_pooled(fixtures, tmp_path: Pa
     section = findings[findings.index("## Reference split vs subject folds"):]
     row = next(line for line in section.splitlines() if line.startswith("| fx_two_imus / linear"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[1:4] == [f"{default} vs folds", "2", "–" if tau != tau else f"{tau:+.2f}"]  # nan: a tie
-    for cell, m in ((cells[4], means[default]), (cells[5], means["folds"])):
+    # 2 seeds per row on both sides (a pooled row holds a seed once its every fold has a record)
+    assert cells[1:5] == [f"{default} vs folds", "2", "2 / 2", "–" if tau != tau else f"{tau:+.2f}"]  # nan: a tie
+    for cell, m in ((cells[5], means[default]), (cells[6], means["folds"])):
         assert cell == " = ".join(k for k in labs if m[k] == max(m.values()))  # ties are shown, not broken
     # the same comparison across two folders (e.g. the reference split on a CPU, the folds on a GPU): same row
     import json
@@ -74,6 +75,14 @@ def test_a_family_runs_every_fold_and_reports_them_pooled(fixtures, tmp_path: Pa
         shutil.copy(f, tmp_path / ("ref" if split == default else "folds") / "records" / f.name)
     text = compare_folders(tmp_path / "ref", tmp_path / "folds")
     assert row in text.splitlines() and ", cpu, " in text.splitlines()[0]
+    from benchmark.report.rankings import main as rankings_main
+
+    out = tmp_path / "ref" / "fold_agreement.md"
+    assert rankings_main(["--reference", str(tmp_path / "ref"), "--folds", str(tmp_path / "folds"),
+                          "--out", str(out)]) == 0
+    written = out.read_text()
+    assert row in written.splitlines() and f"--out {out.as_posix()}`" in written  # names its command
+    assert rankings_main(["--reference", str(tmp_path / "nothere"), "--folds", str(tmp_path / "folds")]) == 2
 
 
 def test_an_unknown_split_names_the_choices(fixtures) -> None:

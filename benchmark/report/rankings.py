@@ -34,6 +34,13 @@ def _means(board: Leaderboard) -> dict[str, float]:
             if board.main_metric in cells and not math.isnan(cells[board.main_metric].summary.mean)}
 
 
+def _seed_range(board: Leaderboard, labels: list[str]) -> str:
+    """The rows' seed counts on the main metric as 'n' or 'lo-hi' (a tau over 1-seed rows is a rough one)."""
+    ns = [cells[board.main_metric].summary.n for lab, cells in board.rows
+          if lab in labels and board.main_metric in cells]
+    return "–" if not ns else f"{min(ns)}" if min(ns) == max(ns) else f"{min(ns)}-{max(ns)}"
+
+
 def _ranks(means: dict[str, float]) -> dict[str, int]:
     """Competition ranks (1 = best; equal means share a rank)."""
     ordered = sorted(means.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -95,14 +102,17 @@ def fold_agreement(boards: list[Leaderboard]) -> str:
                 tau = st.kendalltau([a[k] for k in shared], [b[k] for k in shared]).statistic
                 best_a, best_b = (_best(board, m, shared) for board, m in ((ref, a), (pooled, b)))
                 rows.append([f"{dataset} / {table}", f"{reference} vs {family}", str(len(shared)),
+                             f"{_seed_range(ref, shared)} / {_seed_range(pooled, shared)}",
                              "–" if math.isnan(tau) else f"{tau:+.2f}", best_a, best_b])
     if not rows:
         return ""
     return "\n".join(["## Reference split vs subject folds", "",
                       "Kendall's tau between the ranking of the rows both hold on the reference split and on the "
-                      "pooled folds (+1 = same order, 0 = unrelated, -1 = reversed), by mean of the main metric.",
-                      "", tabulate(rows, headers=["Table", "Splits", "rows", "tau", "best (reference)",
-                                                  "best (folds)"], tablefmt="github", disable_numparse=True), ""])
+                      "pooled folds (+1 = same order, 0 = unrelated, -1 = reversed), by mean of the main metric; "
+                      "`n` = seeds per row on each side (a pooled folds row needs a seed's every fold).",
+                      "", tabulate(rows, headers=["Table", "Splits", "rows", "n (reference / folds)", "tau",
+                                                  "best (reference)", "best (folds)"],
+                                   tablefmt="github", disable_numparse=True), ""])
 
 
 def _best(board: Leaderboard, means: dict[str, float], labels: list[str]) -> str:
@@ -148,17 +158,29 @@ def compare_folders(reference_dir: Path, folds_dir: Path) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m benchmark.report.rankings --reference DIR --folds DIR`: print `compare_folders`."""
+    """`python -m benchmark.report.rankings --reference DIR --folds DIR [--out FILE]`: print `compare_folders`, or
+    write it (atomically, with the command that regenerates it) to FILE."""
     p = argparse.ArgumentParser(prog="python -m benchmark.report.rankings", description=compare_folders.__doc__)
     p.add_argument("--reference", type=Path, required=True, help="results folder holding the reference split")
     p.add_argument("--folds", type=Path, required=True, help="results folder holding a split family's folds")
+    p.add_argument("--out", type=Path, help="write the comparison to this file instead of printing it")
     args = p.parse_args(argv)
     for d in (args.reference, args.folds):
         if not (d / "records").is_dir():
             print(f"error: {d} has no records/ folder; give a results folder (one that run_all.py wrote)",
                   file=sys.stderr)
             return 2
-    print(compare_folders(args.reference, args.folds))
+    text = compare_folders(args.reference, args.folds)
+    if args.out is None:
+        print(text)
+        return 0
+    from benchmark.atomic import atomic_write_text
+
+    command = (f"python -m benchmark.report.rankings --reference {args.reference.as_posix()} "
+               f"--folds {args.folds.as_posix()} --out {args.out.as_posix()}")
+    atomic_write_text(args.out, f"# Rankings across two results folders\n\nGenerated from the records by `{command}`."
+                                f"\n\n{text}")
+    print(f"wrote {args.out}")
     return 0
 
 
