@@ -68,6 +68,7 @@ class RowStats:
     delta_high: float
     tied: bool | None  # Δ interval contains 0; None: not testable (the best row itself, or too little data)
     scheme: str  # "seeds x subjects", "seeds x clips" or "seeds only"
+    best: bool = False  # the table's best row (`best_label`); no row is when no mean is finite
 
 
 def predictions_from(record_predictions: Mapping | None) -> Predictions | None:
@@ -163,7 +164,8 @@ def bootstrap_table(rows: Mapping[str, Mapping[int, Any]], metric: str, seed: in
         return {}
     means = {lab: float(np.mean(list(values[lab].values()))) if values.get(lab) else math.nan for lab in labels}
     clip_level, units, weights = _unit_weights(rows, seed, n_boot)
-    best = best_label(means, {lab: len(values.get(lab, {})) for lab in labels}, clip_level) or rank(means)[0]
+    chosen = best_label(means, {lab: len(values.get(lab, {})) for lab in labels}, clip_level)
+    best = chosen or rank(means)[0]  # without a finite mean, Δs are nan against any reference row
     scheme = "seeds only"
     if clip_level:
         first = next(iter(rows[labels[0]].values()))
@@ -208,7 +210,7 @@ def bootstrap_table(rows: Mapping[str, Mapping[int, Any]], metric: str, seed: in
                 d_lo, d_hi = t_interval(diffs)
                 tied = bool(d_lo <= 0.0 <= d_hi)
         out[lab] = RowStats(lo if math.isnan(lo) else max(0.0, lo), hi if math.isnan(hi) else min(1.0, hi),
-                            p_best.get(lab, math.nan), delta, d_lo, d_hi, tied, scheme)
+                            p_best.get(lab, math.nan), delta, d_lo, d_hi, tied, scheme, lab == chosen)
     return out
 
 

@@ -138,8 +138,7 @@ def _leaderboards(rs: ResultSet, alpha: float) -> list[Leaderboard]:
             inputs = bootstrap_inputs(rs, tid, metric)
             boots = bootstrap.bootstrap_table(inputs, metric, row_seed(tid, metric),
                                               {k: vals.get(k, {}) for k in inputs}, _n_classes(rs, tid))
-            clip_level = any(b.scheme != "seeds only" for b in boots.values())
-            best = bootstrap.best_label(means, {lab: len(vals.get(lab, {})) for lab in labels}, clip_level)
+            best = next((lab for lab, b in boots.items() if b.best), None)
             for lab in labels:
                 b = boots.get(lab)
                 comp = None
