@@ -22,6 +22,11 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 aside="$root/.gpu-aside"  # per checkout, ignored
+aside_must_be_empty() {  # --prepare and --unpack need the other results folders back in results/
+  if [ -n "$(ls -A "$aside" 2>/dev/null)" ]; then
+    echo "error: $aside is not empty: run scripts/gpu_batch.sh --restore first" >&2; exit 2
+  fi
+}
 if [ "${1:-}" = "--restore" ]; then
   [ -d "$aside" ] || { echo "nothing to restore ($aside does not exist)"; exit 0; }
   (cd "$aside" && find . -mindepth 1 -maxdepth 1 -print0 | while IFS= read -r -d '' d; do
@@ -33,9 +38,7 @@ fi
 if [ "${1:-}" = "--unpack" ]; then
   archive=$(realpath "${2:?"usage: scripts/gpu_batch.sh --unpack results.tar.gz"}") || exit 2
   cd "$root" || exit 2
-  if [ -n "$(ls -A "$aside" 2>/dev/null)" ]; then
-    echo "error: $aside is not empty: run scripts/gpu_batch.sh --restore first" >&2; exit 2
-  fi
+  aside_must_be_empty
   tmp=$(mktemp -d) && trap 'rm -rf "$tmp"' EXIT
   tar xzf "$archive" -C "$tmp" || { echo "error: could not unpack $archive" >&2; exit 1; }
   found=0
@@ -53,8 +56,9 @@ if [ "${1:-}" = "--unpack" ]; then
     lines=0
     if [ -f "$dir/invocations.jsonl" ]; then
       touch "$name/invocations.jsonl"
-      lines=$(grep -cvxFf "$name/invocations.jsonl" "$dir/invocations.jsonl")
-      grep -vxFf "$name/invocations.jsonl" "$dir/invocations.jsonl" >> "$name/invocations.jsonl"
+      grep -vxFf "$name/invocations.jsonl" "$dir/invocations.jsonl" > "$tmp/new_lines"
+      lines=$(wc -l < "$tmp/new_lines")
+      cat "$tmp/new_lines" >> "$name/invocations.jsonl"
     fi
     for p in suite.json subsets; do
       if [ -e "$dir/$p" ] && [ ! -e "$name/$p" ]; then cp -r "$dir/$p" "$name/$p"
@@ -72,9 +76,7 @@ if [ "${1:-}" = "--prepare" ]; then
   target=$(realpath -m --relative-to="$root" "$target")
   case "$target" in results/*/*|results/|results) echo "error: give RESULTS_DIR as results/NAME" >&2; exit 2;;
     results/*) ;; *) echo "error: give RESULTS_DIR as results/NAME (got $target)" >&2; exit 2;; esac
-  if [ -n "$(ls -A "$aside" 2>/dev/null)" ]; then
-    echo "error: $aside is not empty: run scripts/gpu_batch.sh --restore first" >&2; exit 2
-  fi
+  aside_must_be_empty
   if git ls-files --others --exclude-standard -- benchmark methods datasets | grep -q '\.py$'; then
     echo "error: untracked .py files under benchmark/, methods/ or datasets/ would make every record dirty" >&2
     exit 2
