@@ -163,7 +163,9 @@ def git_info(repo: Path = REPO_ROOT) -> dict[str, Any]:
     """Commit hash, dirty flag and a hash of the code tree (traceable without .git).
 
     `dirty` counts tracked changes and untracked Python files under benchmark/, methods/ and datasets/
-    (every file there is imported); `untracked_code` lists how many such untracked files there are.
+    (every file there is imported); `untracked_code` lists how many such untracked files there are. Changes
+    under results/ do not count: a run appends to its folder's invocations.jsonl as it starts, and a worker
+    process that asks after that would call a clean checkout dirty.
     """
     def git(*args: str) -> str | None:
         try:
@@ -175,7 +177,7 @@ def git_info(repo: Path = REPO_ROOT) -> dict[str, Any]:
     from benchmark.fingerprint import code_tree_hash
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results")
     untracked = git("ls-files", "--others", "--exclude-standard", "--", "benchmark", "methods", "datasets")
     n_untracked = None if untracked is None else sum(1 for f in untracked.splitlines() if f.endswith(".py"))
     dirty = None if status is None else bool(status.strip()) or bool(n_untracked)

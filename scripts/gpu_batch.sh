@@ -60,12 +60,18 @@ if [ "${1:-}" = "--unpack" ]; then
       lines=$(wc -l < "$tmp/new_lines")
       cat "$tmp/new_lines" >> "$name/invocations.jsonl"
     fi
-    for p in suite.json subsets; do
-      if [ -e "$dir/$p" ] && [ ! -e "$name/$p" ]; then cp -r "$dir/$p" "$name/$p"
-      elif [ -e "$dir/$p" ] && ! diff -rq "$dir/$p" "$name/$p" >/dev/null; then
-        echo "warning: $name/$p differs from the archive's; kept this checkout's" >&2; fi
+    subs=0  # suite.json and each file of subsets/: added where missing, never replaced
+    for f in "$dir"suite.json "$dir"subsets/*; do
+      [ -f "$f" ] || continue
+      rel=${f#"$dir"}
+      if [ ! -e "$name/$rel" ]; then
+        mkdir -p "$(dirname "$name/$rel")"
+        cp "$f" "$name/$rel.part" && mv "$name/$rel.part" "$name/$rel" || exit 1
+        [ "$rel" = suite.json ] || subs=$((subs + 1))
+      elif ! cmp -s "$f" "$name/$rel"; then
+        echo "warning: $name/$rel differs from the archive's; kept this checkout's" >&2; fi
     done
-    echo "$name: $new records added, $same already here (kept), $lines invocation lines appended"
+    echo "$name: $new records added, $same already here (kept), $lines invocation lines appended, $subs subset files added"
   done
   [ "$found" = 1 ] || { echo "error: $archive holds no results/NAME folder" >&2; exit 1; }
   exit 0
@@ -118,9 +124,16 @@ PY="${PYTHON:-python3}"
 { date -u; nproc; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
   "$PY" -c "import torch; print('torch', torch.__version__, torch.cuda.is_available())"; } | tee "$out/machine.txt"
 cd "$root" || exit 1
-if [ -e .git ] && [ ! -e .git/gpu_batch_rebuilt ]; then  # a real checkout, not the device's copy: never touch it
-  echo "error: $root has its own .git: this step runs on the lent machine's copy of the tree (run --prepare here)" >&2
-  exit 2
+if [ -e .git ] && [ ! -e .git/gpu_batch_rebuilt ]; then
+  # The device tool may copy .git with the tree. Its copy is recognised by $OUT (set by the tool) and no
+  # .gpu-aside/ (ignored, so it never travels; --prepare leaves it in the real checkout): set it aside there.
+  # Anywhere else this is a real checkout: never touch it.
+  if [ -n "${OUT:-}" ] && [ ! -e "$aside" ]; then
+    moved=$(mktemp -d) && mv .git "$moved/git" && echo "the copy's own .git moved to $moved/git" | tee -a "$out/machine.txt"
+  else
+    echo "error: $root has its own .git: this step runs on the lent machine's copy of the tree (run --prepare here)" >&2
+    exit 2
+  fi
 fi
 git config --global --add safe.directory "$root" 2>/dev/null  # the copy may not be owned by this user
 rm -rf .git && cp -r .gpu/git .git && touch .git/gpu_batch_rebuilt && git config core.fileMode false \
@@ -135,14 +148,17 @@ fi
 echo "running at $(git rev-parse HEAD), clean tree" | tee -a "$out/machine.txt"
 keep=/tmp/gpu_batch_keep
 mkdir -p "$results/records" "$keep"
-find "$keep" -maxdepth 1 -name '*.json' -exec cp -n {} "$results/records/" \;  # a warm machine's earlier call
+copy_missing() {  # copy_missing FROM TO: the *.json of FROM that TO lacks (cp -n warns on newer coreutils)
+  for f in "$1"/*.json; do [ -e "$f" ] && [ ! -e "$2/${f##*/}" ] && cp "$f" "$2/"; done; return 0
+}
+copy_missing "$keep" "$results/records"  # a warm machine's earlier call
 left=$(( budget - ($(date +%s) - start) ))
 if [ "$left" -lt 10 ]; then echo "error: the budget of $budget s was spent before the run" >&2; exit 1; fi
 timeout --preserve-status -s TERM --kill-after=30 "$left" "$PY" run_all.py --results "$results" --device "${DEVICE:-cuda}" "$@" \
   > "$out/run.log" 2>&1
 echo "run_all exit $? after $(( $(date +%s) - start )) s" | tee -a "$out/machine.txt"
 tail -5 "$out/run.log"
-find "$results/records" -maxdepth 1 -name '*.json' -exec cp -n {} "$keep/" \;
+copy_missing "$results/records" "$keep"
 parts=()
 for p in records invocations.jsonl suite.json subsets; do [ -e "$results/$p" ] && parts+=("$results/$p"); done
 tar czf "$out/results.tar.gz" "${parts[@]}"

@@ -810,6 +810,27 @@ def test_a_rows_interval_depends_only_on_its_own_records():
     assert p3[("a", "b")] == p2[("a", "b")]  # a pair's P(a > b) does not move when another row joins
 
 
+def test_p_best_uses_the_seeds_every_testable_row_shares_while_a_seed_is_partly_run():
+    from benchmark.report import bootstrap
+
+    def row(offset: int, seeds: range) -> dict[int, Any]:
+        return {s: _clip_preds({1: 9 - offset, 2: 8 - (s + offset) % 3, 3: 7, 4: 9 - s % 2}) for s in seeds}
+
+    def table(rows: dict[str, dict[int, Any]]) -> dict[str, Any]:
+        vals = {k: {s: float(np.mean(p.y_true == p.y_pred)) for s, p in r.items()} for k, r in rows.items()}
+        return bootstrap.bootstrap_table(rows, "accuracy", 13, vals, 3)
+
+    a, b, c = row(-1, range(5)), row(0, range(4)), row(1, range(4))  # only the best row has seed 4
+    lone = {0: row(2, range(1))[0]}  # one seed: shown, not testable, and no reason to shrink the pool
+    partial = table({"a": a, "b": b, "c": c, "lone": lone})
+    common = table({"a": {s: a[s] for s in range(4)}, "b": b, "c": c, "lone": lone})
+    assert partial["a"].best and not any(np.isnan(partial[k].p_best) for k in "abc")
+    assert sum(partial[k].p_best for k in "abc") == pytest.approx(1.0)
+    assert [partial[k].p_best for k in "abc"] == [common[k].p_best for k in "abc"]  # seed 4 does not count yet
+    assert np.isnan(partial["lone"].p_best)
+    assert (partial["a"].low, partial["a"].high) != (common["a"].low, common["a"].high)  # its interval: own seeds
+
+
 def test_seeds_only_superiority_is_student_t_and_never_certain_from_a_constant_shift():
     from benchmark.report import bootstrap
 

@@ -109,6 +109,12 @@ def test_git_info_with_and_without_a_repository(tmp_path: Path) -> None:
     (repo / "f.txt").write_text("2")
     assert info(repo)["commit"] == clean["commit"] and info(repo)["dirty"] is True
     run("checkout", "-q", "f.txt")
+    (repo / "results" / "r").mkdir(parents=True)  # a results folder's tracked log, appended by a run: not code
+    (repo / "results" / "r" / "invocations.jsonl").write_text("{}\n")
+    run("add", "results")
+    run("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "r")
+    (repo / "results" / "r" / "invocations.jsonl").write_text("{}\n{}\n")
+    assert info(repo)["dirty"] is False
     (repo / "methods").mkdir()
     (repo / "methods" / "new_plugin.py").write_text("x = 1\n")  # untracked, but imported as a plugin
     after = info(repo)

@@ -11,7 +11,8 @@ over the classes present) on the drawn subjects' clips. From the replicates:
 - Δ to best is the row's mean minus the best row's, with the percentile interval of the paired replicate
   differences; a row is "tied" (†) when that interval contains 0;
 - P(best) is the share of replicates in which the row has the top value (ties shared): selection-aware,
-  since the best row is picked again in every replicate.
+  since the best row is picked again in every replicate; it resamples the seeds that every testable row has
+  (a seed run for some rows only does not count), so the P(best) of a table's rows sum to 1.
 
 Rows without per-clip predictions (records written before they were stored) fall back to seeds only, which
 the tables mark: the row interval is the Student-t interval over seeds (clipped to [0, 1]), Δ to best gets
@@ -146,6 +147,16 @@ def _interval(x: np.ndarray) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def _p_best_pool(rows: Mapping[str, Mapping[int, Any]], best: str, clip_level: bool) -> tuple[list[int], list[str]]:
+    """(seeds, rows) of a table's P(best): the seeds the best row shares with every row that has enough seeds
+    to be tested, and the rows that have all of them. While a seed is only partly run, a row with the extra seed
+    is thus compared with the others on their common seeds, not on its own (which would leave out every row
+    without it and make its P(best) incomparable with the other rows')."""
+    testable = [lab for lab in rows if enough_seeds(len(rows[lab]), clip_level)]
+    pool = set(rows[best]).intersection(*(set(rows[lab]) for lab in testable))
+    return sorted(pool), [lab for lab in sorted(rows) if pool <= set(rows[lab])]
+
+
 def bootstrap_table(rows: Mapping[str, Mapping[int, Any]], metric: str, seed: int,
                     values: Mapping[str, Mapping[int, float]], n_classes: int,
                     n_boot: int = N_BOOT) -> dict[str, RowStats]:
@@ -154,8 +165,8 @@ def bootstrap_table(rows: Mapping[str, Mapping[int, Any]], metric: str, seed: in
     metric values from the records (what the tables show).
 
     A row's interval uses its own seeds; its Δ to best is paired on the seeds it shares with the best row
-    (the mean of the per-seed differences); P(best) is taken over the rows that have every seed of the best
-    row, resampling those seeds.
+    (the mean of the per-seed differences); P(best) resamples the seeds that the best row shares with every
+    testable row (`_p_best_pool`), so every P(best) of a table comes from the same draws and they sum to 1.
     """
     from benchmark.report.stats import t_interval
 
@@ -177,9 +188,7 @@ def bootstrap_table(rows: Mapping[str, Mapping[int, Any]], metric: str, seed: in
     def draws_for(n: int) -> np.ndarray:
         return _seed_draws(seed, n, n_boot)
 
-    # P(best): the rows that have every seed of the best row, over the best row's seeds
-    pool = sorted(rows[best])
-    eligible = [lab for lab in labels if set(pool) <= set(rows[lab])]
+    pool, eligible = _p_best_pool(rows, best, clip_level)
     pool_draws = draws_for(len(pool))
     matrix = np.stack([replicates(lab, pool, pool_draws) for lab in eligible], axis=1)
     winners = np.abs(matrix - matrix.max(1, keepdims=True)) <= TOLERANCE

@@ -162,7 +162,8 @@ def intro_line(rs: ResultSet) -> str:
             f"without per-clip predictions): Student-t interval over "
             f"seeds, a paired t-interval for Δ, and no claim with fewer than {bootstrap.MIN_SEEDS_SEED_ONLY} "
             f"shared seeds or differences without variance. P(best) = share of replicates in which "
-            f"the row is best (the best is chosen again in each). Δ to best = row mean - best mean with the "
+            f"the row is best (the best is chosen again in each; over the seeds every testable row has). "
+            f"Δ to best = row mean - best mean with the "
             f"paired bootstrap interval (same seeds, subjects, clips); **bold** = best mean of the column among "
             f"the rows with enough seeds for an interval; "
             f"{DAGGER} = that interval contains 0; n/a = not enough data.")
