@@ -67,6 +67,22 @@ def test_killed_run_and_cut_line(tmp_path: Path) -> None:
     assert "; of those without an end line, at least 45m00s (start to last record)." in text
 
 
+def test_interrupted_run_shows_its_stored_cells_when_the_log_counted_fewer(tmp_path: Path) -> None:
+    # logs of older runners counted only the cells of finished units; the records made in the run's window count
+    start = {"event": "start", "run": "a", "time": "2026-12-02T10:00:00+00:00", "cells_todo": 9, "device": "cuda"}
+    end = {"event": "end", "run": "a", "time": "2026-12-02T10:08:00+00:00", "status": "interrupted",
+           "wall_s": 480.0, "completed": 1}
+    (tmp_path / LOG_NAME).write_text(json.dumps(start) + "\n" + json.dumps(end) + "\n")
+    recs = {k: {"key": k, "cell": {"seed": 0}, "created": t, "timings": {}}
+            for k, t in [("1", "2026-12-02T10:03:00+00:00"), ("2", "2026-12-02T10:07:00+00:00"),
+                         ("3", "2026-12-01T09:00:00+00:00")]}  # the last one is older than the run
+    text = compute_markdown(tmp_path, recs)
+    assert "| interrupted | 2 (records; 1 logged) of 9 | 8m00s |" in text
+    end["completed"] = 2
+    (tmp_path / LOG_NAME).write_text(json.dumps(start) + "\n" + json.dumps(end) + "\n")
+    assert "| interrupted | 2 of 9 | 8m00s |" in compute_markdown(tmp_path, recs)
+
+
 def _rec(key: str, unit: str, pre: float, proto: float, cached: bool, deps: dict | None = None) -> dict:
     return {"key": key, "cell": {"seed": int(key) % 2}, "pretrain": {"key": unit, "deps": deps or {}},
             "created": f"2026-12-02T10:0{key}:00+00:00",

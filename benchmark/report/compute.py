@@ -84,11 +84,14 @@ def _runs_section(results_dir: Path, stamps: list[datetime]) -> list[str]:
         wall += w
         done, took = f"{e.get('completed', '?')}" if e else "?", format_seconds(w) if e else "?"
         start = starts[i]
-        if not e and start is not None:
-            span = _killed_run_span(start, next((t for t in starts[i + 1:] if t is not None), None), stamps)
-            if span:
-                done, took = f"{span[0]} (records)", f">= {format_seconds(span[1])} (to its last record)"
-                bound += span[1]
+        span = None if start is None else \
+            _killed_run_span(start, next((t for t in starts[i + 1:] if t is not None), None), stamps)
+        if not e and span:
+            done, took = f"{span[0]} (records)", f">= {format_seconds(span[1])} (to its last record)"
+            bound += span[1]
+        elif e and e.get("status") == "interrupted" and span and span[0] > int(e.get("completed") or 0):
+            # logs written before the runner counted the stored cells of units still in flight at the stop
+            done = f"{span[0]} (records; {e.get('completed')} logged)"
         lines.append(f"| {s.get('time', '?')} | {e.get('time', '?') if e else '-'} | {status} | "
                      f"{done} of {s.get('cells_todo', '?')} | {took} | {s.get('device', '?')} "
                      f"({s.get('numerics', '?')}) | {s.get('jobs', '?')} x {s.get('threads', '?')} | "

@@ -145,7 +145,9 @@ def _execute(plan: Plan, settings: RunSettings, *, log: Callable[[str], None] | 
     try:
         _run_graph(plan, settings, by_unit, failed_units, handle, cell_done)
     except BaseException:
-        runlog.end("interrupted", completed=summary.completed, failed=len(summary.failed))
+        # cells whose unit was still running have records but were not reported yet: count what is stored
+        stored = sum(store.record_path(plan.results_dir, c.key).exists() for c in todo)
+        runlog.end("interrupted", completed=max(summary.completed, stored), failed=len(summary.failed))
         raise
     runlog.end("failed" if summary.failed else "done", completed=summary.completed, failed=len(summary.failed))
     summary.seconds = time.perf_counter() - t0
