@@ -221,7 +221,8 @@ class Augmenter:
         self.modality, self.layout, self.label = modality, layout, label or modality
         ops = REFERENCE_PIPELINES[modality]
         names = [op.name for op in ops]
-        layers = (overrides if isinstance(overrides, list) else [overrides]) or [{}]
+        layers: list[Any] = \
+            (overrides if isinstance(overrides, list) else [overrides]) or [{}]
         for layer in layers:
             layer = layer or {}
             for key in layer:

@@ -236,7 +236,7 @@ def _row(fast: dict[str, Any], times: list[float], data_s: float, precision: str
 def bench_variants(dataset: str, root: str | None = None) -> list[tuple[str, dict[str, Any]]]:
     """(method, overrides) of every registered method's variants on `dataset`, in registry order."""
     info = DataInfo.from_data(load_dataset(dataset, root))
-    out = []
+    out: list[tuple[str, dict[str, Any]]] = []
     for name in METHODS.names():
         if METHODS.get(name).applicability(info) is None:
             out.extend(parse_variant(v) for v in expand_method(name, info))

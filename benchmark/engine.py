@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -37,7 +37,7 @@ class TrainConfig:
     momentum: float = 0.9
     scheduler: str = "plateau"
     monitor: str = "train_loss_last"
-    monitor_mode: str = "min"
+    monitor_mode: Literal["min", "max"] = "min"
     plateau_factor: float = 0.5
     plateau_patience: int = 20
     early_stop: str | None = None
@@ -130,7 +130,7 @@ def make_optimizer(params: list[nn.Parameter] | list[dict], cfg: TrainConfig) ->
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
-def _improved(value: float, best: float | None, mode: str) -> bool:
+def _improved(value: float | None, best: float | None, mode: str) -> bool:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return False
     if best is None:

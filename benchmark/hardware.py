@@ -38,7 +38,7 @@ class PrecisionError(ValueError):
 @lru_cache(maxsize=1)
 def cpu_info() -> dict[str, Any]:
     """{'model': CPU model name, 'flags': the bf16/AMX flags present, 'native_bf16': bool, 'machine': arch}."""
-    model, flags = "", set()
+    model, flags = "", set[str]()
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
             for line in fh:

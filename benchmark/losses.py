@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from contextlib import nullcontext
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -184,7 +185,8 @@ def cmkm_loss(
             conn_i, conn_s, gamma = prune
             pruned_i, pruned_s = conn_i.to(ui.device) > gamma, conn_s.to(ui.device) > gamma
         intra_scale = 1.0 if intra_temperature == "none" else 1.0 / tau
-        common = dict(tau=tau, lam=lam, intra_scale=intra_scale, use_intra=intra, add_intra_positives=intra and mining)
+        common: dict[str, Any] = dict(tau=tau, lam=lam, intra_scale=intra_scale, use_intra=intra,
+                                      add_intra_positives=intra and mining)
         loss_i = _direction_losses(cross, u_ii, p_s, p_i, pruned_other=pruned_s, pruned_own=pruned_i, **common)
         loss_s = _direction_losses(cross.T, u_ss, p_i, p_s, pruned_other=pruned_i, pruned_own=pruned_s, **common)
         losses = torch.cat([loss_i, loss_s])

@@ -24,10 +24,11 @@ class Registry(Generic[T]):
         """Decorator: register the decorated object under `name` (default: its `name` attribute or __name__)."""
 
         def deco(obj: T) -> T:
-            key = name or getattr(obj, "name", None) or obj.__name__
+            plugin: Any = obj  # a class or a function: both have __name__, classes may set `name`
+            key = name or getattr(plugin, "name", None) or plugin.__name__
             self.add(key, obj)
             if isinstance(obj, type) and getattr(obj, "name", None) != key:
-                obj.name = key  # the registered name is the plugin's name everywhere (records, errors)
+                plugin.name = key  # the registered name is the plugin's name everywhere (records, errors)
             return obj
 
         return deco

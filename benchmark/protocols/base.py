@@ -10,6 +10,7 @@ and a seed, and returns an `EvalResult`. Rules every protocol follows:
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -166,6 +167,11 @@ def eval_mode(*modules: nn.Module) -> Iterator[None]:
             m.training = flag
 
 
+def flat_output(module: nn.Module, modality: str, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """module(batch[modality]) flattened to [N, d] (for `batched_forward` via functools.partial)."""
+    return module(batch[modality]).flatten(1)
+
+
 def batched_forward(fn: Callable[[dict[str, torch.Tensor]], torch.Tensor], inputs: Mapping[str, torch.Tensor],
                     device: torch.device, batch_size: int = EVAL_BATCH) -> torch.Tensor:
     """fn over `inputs` in batches, without gradients, in float32; results concatenated along dim 0.
@@ -189,7 +195,7 @@ def encode(encoders: Mapping[str, nn.Module], data: "MultimodalData", idx: np.nd
     feats = {}
     with eval_mode(*encoders.values()):
         for m, enc in encoders.items():
-            feats[m] = batched_forward(lambda b, e=enc, mm=m: e(b[mm]).flatten(1), {m: x[m]}, device, batch_size)
+            feats[m] = batched_forward(functools.partial(flat_output, enc, m), {m: x[m]}, device, batch_size)
     return feats
 
 
@@ -227,6 +233,13 @@ class Probe(nn.Module):
         self.modalities = list(modalities)
         self.fusion = fusion
         self.encoders = nn.ModuleDict(dict(encoders)) if encoders is not None else None
+
+    def held_encoders(self) -> dict[str, nn.Module]:
+        """The encoders this probe holds (the modules themselves), by modality; a probe over precomputed
+        features holds none (an error)."""
+        if self.encoders is None:
+            raise ConfigError("this probe holds no encoders: it was built over precomputed features")
+        return dict(self.encoders.items())
 
     def features(self, x: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Encoder features of raw inputs (identity when the probe holds no encoders)."""

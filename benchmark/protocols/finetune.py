@@ -67,7 +67,7 @@ class Finetune(Protocol):
         head, fusion = build_head(feature_dims(encoders, data, split.train, dev), data.num_classes)
         probe = Probe(head, mods, encoders, fusion).to(dev)
         scale = float(cfg["encoder_lr_scale"])
-        enc_params = [p for e in probe.encoders.values() for p in e.parameters()]
+        enc_params = [p for e in probe.held_encoders().values() for p in e.parameters()]
         for p in enc_params:
             p.requires_grad_(scale > 0)
         groups: list[dict[str, Any]] = [{"params": list(probe.head.parameters())}]
@@ -79,7 +79,7 @@ class Finetune(Protocol):
         fitted = fit_classifier(probe, gather(data, split.train, mods, dev), labels_of(data, split.train, dev),
                                 gather(data, split.val, mods, dev), labels_of(data, split.val, dev), tcfg, seed, dev,
                                 params=groups)
-        feats = encode(probe.encoders, data, split.test, dev)
+        feats = encode(probe.held_encoders(), data, split.test, dev)
         with eval_mode(probe):
             pred = batched_forward(probe.classify, feats, dev).argmax(1)
         result = scored(labels_of(data, split.test, dev), pred, data.class_names)

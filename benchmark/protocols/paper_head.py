@@ -79,7 +79,7 @@ def train_paper_head(pre: "Pretrained", data: "MultimodalData", train_idx: np.nd
         head, fusion = build_head(feature_dims(encoders, data, train_idx, device), data.num_classes)
         probe = Probe(head, mods, frozen_copies(encoders), fusion).to(device)
         train_x, val_x = gather(data, train_idx, mods, device), gather(data, val_idx, mods, device)
-        eval_encoders: Mapping[str, nn.Module] = probe.encoders
+        eval_encoders: Mapping[str, nn.Module] = probe.held_encoders()
     else:
         train_x, val_x = encode(encoders, data, train_idx, device), encode(encoders, data, val_idx, device)
         head, fusion = build_head({m: int(v.shape[1]) for m, v in train_x.items()}, data.num_classes)

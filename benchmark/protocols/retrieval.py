@@ -17,6 +17,7 @@
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ from benchmark.protocols.base import (
     check_split,
     encode,
     eval_mode,
+    flat_output,
     fused_embedding,
     labels_of,
     prefixed,
@@ -51,7 +53,7 @@ def project(projectors: Mapping[str, nn.Module], feats: Mapping[str, torch.Tenso
     out = {}
     for m, proj in projectors.items():
         with eval_mode(proj):
-            out[m] = batched_forward(lambda b, p=proj, mm=m: p(b[mm]).flatten(1), {m: feats[m]}, device)
+            out[m] = batched_forward(functools.partial(flat_output, proj, m), {m: feats[m]}, device)
     return out
 
 

@@ -106,8 +106,8 @@ def published(path: Path = PUBLISHED_FILE) -> PublishedTable:
             for split in _field(row["values"], dataset, dict, path, f"{where}values "):
                 values[(dataset, split)] = float(_field(splits, split, (int, float), path,
                                                         f"{where}values {dataset!r} "))
-        rows.append(PublishedRow(*(_field(row, k, str, path, where) for k in ("modality", "approach", "variant")),
-                                 values=values))
+        modality, approach, variant = (_field(row, k, str, path, where) for k in ("modality", "approach", "variant"))
+        rows.append(PublishedRow(modality, approach, variant, values=values))
     return PublishedTable(
         source=_field(data, "source", str, path, ""), protocol=_field(data, "protocol", str, path, ""),
         metric=dict(metric), rows=tuple(rows),

@@ -51,7 +51,7 @@ class Comparison:
     tied: bool | None  # True: indistinguishable from the best at alpha; None: fewer than 2 paired seeds
 
 
-def _finite(values: Sequence[float]) -> np.ndarray:
+def _finite(values: Sequence[float] | np.ndarray) -> np.ndarray:
     arr = np.asarray(list(values), dtype=float)
     return arr[np.isfinite(arr)]
 
@@ -61,7 +61,7 @@ def t_quantile(q: float, df: int) -> float:
     return float(_st.t.ppf(q, df=df))
 
 
-def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float]:
+def t_interval(values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Two-sided Student-t confidence interval of the mean (nan, nan) with fewer than 2 values."""
     arr = _finite(values)
     n = arr.size
