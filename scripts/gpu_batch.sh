@@ -41,17 +41,17 @@ if [ "${1:-}" = "--unpack" ]; then
   aside_must_be_empty
   tmp=$(mktemp -d) && trap 'rm -rf "$tmp"' EXIT
   tar xzf "$archive" -C "$tmp" || { echo "error: could not unpack $archive" >&2; exit 1; }
+  add_if_missing() {  # add_if_missing FILE DEST: copy atomically where DEST does not exist; status 1 where it does
+    [ -e "$2" ] && return 1
+    mkdir -p "$(dirname "$2")" && cp "$1" "$2.part" && mv "$2.part" "$2" || exit 1
+  }
   found=0
   for dir in "$tmp"/results/*/; do
     [ -d "$dir" ] || continue
     found=1; name=results/$(basename "$dir"); new=0; same=0
-    mkdir -p "$name/records"
     for f in "$dir"records/*.json; do
       [ -e "$f" ] || continue
-      b=$(basename "$f")
-      if [ -e "$name/records/$b" ]; then same=$((same + 1)); continue; fi
-      cp "$f" "$name/records/$b.part" && mv "$name/records/$b.part" "$name/records/$b" || exit 1  # atomic
-      new=$((new + 1))
+      if add_if_missing "$f" "$name/records/${f##*/}"; then new=$((new + 1)); else same=$((same + 1)); fi
     done
     lines=0
     if [ -f "$dir/invocations.jsonl" ]; then
@@ -64,9 +64,7 @@ if [ "${1:-}" = "--unpack" ]; then
     for f in "$dir"suite.json "$dir"subsets/*; do
       [ -f "$f" ] || continue
       rel=${f#"$dir"}
-      if [ ! -e "$name/$rel" ]; then
-        mkdir -p "$(dirname "$name/$rel")"
-        cp "$f" "$name/$rel.part" && mv "$name/$rel.part" "$name/$rel" || exit 1
+      if add_if_missing "$f" "$name/$rel"; then
         [ "$rel" = suite.json ] || subs=$((subs + 1))
       elif ! cmp -s "$f" "$name/$rel"; then
         echo "warning: $name/$rel differs from the archive's; kept this checkout's" >&2; fi
