@@ -4,9 +4,9 @@
 #   scripts/continue_reproduction.sh            run it (stop at any time; the same command resumes)
 #   DRY=1 scripts/continue_reproduction.sh      only print the command it would run
 #
-# - a CPU with native bf16 (AVX512-BF16 or AMX), where precision `auto` gives the folder's bf16: the `full`
-#   suite at the paper's schedules, results/utd_mhad/ (commit 499c75a);
-# - any other CPU: the paper's variants on the rotating subject folds in fp32, results/utd_mhad_folds/ (commit
+# - a CPU with native bf16 (AVX512-BF16 or AMX), where precision `auto` gives the folder's bf16, while the `full`
+#   suite at the paper's schedules, results/utd_mhad/ (commit 499c75a), has cells left (none since 2026-12-04);
+# - otherwise: the paper's variants on the rotating subject folds in fp32, results/utd_mhad_folds/ (commit
 #   960e5af), and once all of its fold cells have records, the same variants and protocols on the reference split
 #   `xsub` into the same folder.
 # Commit the results folder's records/ (and invocations.jsonl) before the session ends.
@@ -20,7 +20,9 @@ native=$("$PY" -c "from benchmark.hardware import cpu_info; print(int(cpu_info()
 paper_variants=("supervised[inertial]" "supervised[skeleton]" "supervised[all]" supervised_fusion
                 "simclr[inertial]" "simclr[skeleton]" cmc cmc_cmkm)
 headline=(paper_head linear "semisup[budget=1]" "semisup[budget=5]")
-if [ "$native" = 1 ]; then
+# the full suite's 1285 cells all have records since 2026-12-04: then any CPU runs the folds
+n_full=$(find results/utd_mhad/records -name '*.json' 2>/dev/null | wc -l)
+if [ "$native" = 1 ] && [ "$n_full" -lt 1285 ]; then
   cmd=(scripts/run_at_commit.sh 499c75a results/utd_mhad --suite full --datasets utd_mhad --jobs 2 --threads 1 --quiet)
 else
   folds=(--suite full --datasets utd_mhad --methods "${paper_variants[@]}" --protocols "${headline[@]}" --seeds 0-2
