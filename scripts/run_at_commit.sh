@@ -26,6 +26,12 @@ PY="${PYTHON:-python}"
 if [ ! -d "$tree" ]; then
   git -C "$root" worktree add --detach --quiet "$tree" "$commit"
 fi
+# the tables a finished run rebuilt in the worktree's RESULTS_DIR (tracked there when COMMIT holds that folder's
+# tables) are restored first: this checkout rebuilds them from the records; records and invocations.jsonl are
+# left as they are, so a change to those still stops the run below
+git -C "$tree" diff --name-only -- "$results" \
+  | grep -v -e "^$results/records/" -e "^$results/invocations.jsonl\$" \
+  | (cd "$tree" && xargs -r git checkout --) || true
 if [ -n "$(git -C "$tree" status --porcelain --untracked-files=no)" ]; then
   echo "error: the worktree $tree has changes; its records would not be of commit ${commit:0:10}" >&2
   exit 2
