@@ -21,9 +21,9 @@ from benchmark.registry import BACKBONES
 
 
 class SinusoidalPositionalEncoding(nn.Module):
-    pe: torch.Tensor  # a buffer [max_len, d]
-
     """Adds the fixed sin/cos position code of 'Attention is all you need' to a batch-first sequence."""
+
+    pe: torch.Tensor  # a buffer [max_len, d]
 
     def __init__(self, d_model: int, max_len: int, dropout: float = 0.1) -> None:
         super().__init__()
