@@ -118,44 +118,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-only", action="store_true", help="rebuild runs.csv and the report from the records")
     p.add_argument("--allow-mixed", action="store_true",
                    help="let a table combine records of different code versions, devices, precisions or data "
-                        "(default: keep each table's newest provenance and list what is left out)")
+                        "(default: each table keeps the current code's provenance, else the folder's; the rest is listed)")
     p.add_argument("--download", metavar="NAME", help="download a dataset's raw files into the data root and exit")
     p.add_argument("--export", metavar="RESULTS_DIR[/FILTER]",
                    help="write the pretrained encoders of a results folder (only variants containing FILTER) as "
                         "safetensors + JSON into --to DIR, loadable with benchmark.load_encoder, and exit")
     p.add_argument("--to", type=Path, metavar="DIR", help="where --export writes (required with --export)")
+    p.add_argument("--merge", action="store_true",
+                   help="let a run of another suite write into a folder that holds a suite's records (the report "
+                        "keeps each suite's tables apart)")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing cell")
     p.add_argument("--quiet", action="store_true", help="print errors and the final summary only")
     return p
 
 
-SUITE_MARK = "suite.json"  # names the suite that wrote a results folder (titles its report)
+from benchmark.runner.folder_mark import SUITE_MARK, folder_suite  # noqa: E402,F401 (re-exported)
 
 
 def mark_folder_suite(results_dir: Path, name: str) -> None:
     """Record which suite writes `results_dir`, so a later `--report-only` titles the report alike."""
-    from benchmark.store import atomic_write_json
+    from benchmark.runner.folder_mark import mark_folder
 
-    atomic_write_json(Path(results_dir) / SUITE_MARK, {"suite": name})
-
-
-def folder_suite(results_dir: Path) -> str | None:
-    """The suite that wrote `results_dir`: its mark, else the title of its leaderboard, else None."""
-    import json
-    import re
-
-    try:
-        name = json.loads((Path(results_dir) / SUITE_MARK).read_text()).get("suite")
-        if isinstance(name, str):
-            return name
-    except (OSError, ValueError, AttributeError):
-        pass
-    try:
-        first = (Path(results_dir) / "leaderboard.md").read_text(encoding="utf-8").split("\n", 1)[0]
-    except OSError:
-        return None
-    m = re.match(r"# Leaderboard: suite `([^`]+)`", first)
-    return m.group(1) if m else None
+    mark_folder(results_dir, name)
 
 
 def list_plugins(out: Callable[[str], None] = print) -> None:
@@ -349,7 +333,8 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             args.jobs = 1 if device.startswith("cuda") else parallel_workers(device, os.cpu_count() or 1, args.threads)
         settings = RunSettings(device=args.device, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
                                threads=args.threads, quiet=args.quiet, fail_fast=args.fail_fast,
-                               data_root=args.data_root, precision=args.precision, command=args.command)
+                               data_root=args.data_root, precision=args.precision, command=args.command,
+                               merge=args.merge)
         plan = plan_suite(suite, results_dir, data_root=args.data_root, log=log, device=args.device,
                           precision=args.precision, strict_methods=_names(args.methods) or ())
         if args.dry_run:
@@ -360,7 +345,6 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                                step_times=step_times))
             return EXIT_OK
         check_writable(results_dir)
-        mark_folder_suite(results_dir, suite.name)
         summary = execute(plan, settings, log=log)
         _log_report(build_report_safely(results_dir, suite.name, log, args.allow_mixed), results_dir, log)
         if args.quiet:
