@@ -71,7 +71,7 @@ class BaselineFolder:
         return sorted(out.values(), key=lambda p: (p["protocol_variant"], store.canonical_json(p)))
 
     def cheapest_variant(self) -> str | None:
-        """The variant with the smallest recorded pretraining cost that trains at all (the default anchor)."""
+        """The self-supervised variant with the smallest recorded pretraining cost (the default anchor)."""
         cost: dict[str, float] = {}
         for r in self.records.values():
             flops = float((r.get("estimate") or {}).get("pretrain_flops") or 0.0)
@@ -79,7 +79,15 @@ class BaselineFolder:
             if flops > 0 and epochs:
                 v = r["cell"]["variant"]
                 cost[v] = min(cost.get(v, flops), flops)
-        return min(cost, key=lambda v: (cost[v], v)) if cost else None
+        if not cost:
+            return None
+        from benchmark.registry import METHODS
+
+        def supervised(variant: str) -> bool:
+            name = variant.split("[", 1)[0]
+            return name not in METHODS or METHODS.get(name).kind == "supervised"
+
+        return min(cost, key=lambda v: (supervised(v), cost[v], v))  # a self-supervised one where there is one
 
 
 def read_baselines(path: Path) -> BaselineFolder:

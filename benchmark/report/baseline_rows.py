@@ -60,7 +60,8 @@ def join(mark: dict[str, Any], own: list[Pair], base_kept: list[Pair]
         else:
             added.append((PREFIX + name, rec))
     used = [rec for _, rec in added]
-    info = {"folder": mark["folder"], "anchor": mark.get("anchor"), "used": len(added), "unusable": len(unusable),
+    info = {"folder": mark["folder"], "anchor": mark.get("anchor"), "no_anchor": mark.get("no_anchor"),
+            "used": len(added), "unusable": len(unusable),
             "not_run": not_run, "label": f"baseline: {provenance_label(used)}" if used else "baseline",
             "yours": f"yours: {provenance_label([r for _, r in own])}" if own else "yours",
             "harness_changes": harness_changes_since(majority_commit(used)) if used and not any(

@@ -207,9 +207,15 @@ def _row_code(items: list[tuple[str, dict[str, Any]]]) -> tuple[list[tuple[str, 
 
 
 def _current_consistent(pairs: list[tuple[str, dict[str, Any]]], allow_mixed: bool, target: prov_rules.Target,
-                        suites: list[str]) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]], bool]:
+                        suites: list[str], any_data: bool = False
+                        ) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]], bool]:
     """Per table, the records of its target provenance (benchmark.report.provenance); per cell and seed, the
-    newest of them."""
+    newest of them. `any_data`: keep every data fingerprint of the target code and numerics (a baseline
+    folder's records, which are then checked against the new run's data)."""
+    def prov(rec: dict[str, Any]) -> tuple[str, ...]:
+        p = provenance(rec)
+        return p[:3] + p[4:] if any_data else p
+
     by_table: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
     for name, rec in pairs:
         c = rec["cell"]
@@ -219,13 +225,14 @@ def _current_consistent(pairs: list[tuple[str, dict[str, Any]]], allow_mixed: bo
     dropped: list[tuple[str, str]] = []
     mixed = False
     for items in by_table.values():
-        provs = {provenance(rec) for _, rec in items}
+        provs = {prov(rec) for _, rec in items}
         if len(provs) > 1 and not allow_mixed:
-            chosen = target.choose([(provenance(rec), _order(name, rec)) for name, rec in items])
+            full = target.choose([(provenance(rec), _order(name, rec)) for name, rec in items])
+            chosen = full[:3] + full[4:] if any_data else full
             for name, rec in items:
-                if provenance(rec) != chosen:
-                    dropped.append((name, target.why_not(provenance(rec), chosen)))
-            items = [p for p in items if provenance(p[1]) == chosen]
+                if prov(rec) != chosen:
+                    dropped.append((name, target.why_not(provenance(rec), full)))
+            items = [p for p in items if prov(p[1]) == chosen]
         if not allow_mixed:
             items, left = _row_code(items)
             dropped.extend(left)
@@ -312,8 +319,13 @@ def _with_baselines(results_dir: Path, kept: list[tuple[str, dict[str, Any]]], a
     folder = baseline_rows.baseline_dir(mark)
     if not (folder / store.RECORDS_DIR).is_dir():
         return kept, [("baselines.json", f"its baseline folder {mark['folder']} is not there: your rows alone")], None
-    pairs = [p for p in load_records(folder) if not prov_rules.invalid_reason(p[1])]
-    base_kept, _, _ = _current_consistent(pairs, allow_mixed, prov_rules.Target(folder, [r for _, r in pairs]),
-                                          [])
+    pairs = load_records(folder)
+    left = [(n, f"invalid in the baseline folder: {why}") for n, r in pairs if (why := prov_rules.invalid_reason(r))]
+    pairs = [p for p in pairs if not prov_rules.invalid_reason(p[1])]
+    base_kept, base_left, _ = _current_consistent(pairs, allow_mixed,
+                                                  prov_rules.Target(folder, [r for _, r in pairs]), [], any_data=True)
+    left += [(n, f"left out of the baseline folder's own tables: {why}") for n, why in base_left]
     added, unusable, info = baseline_rows.join(mark, kept, base_kept)
-    return sorted(kept + added, key=lambda p: p[0]), unusable, info
+    unusable += [(baseline_rows.PREFIX + n, why) for n, why in left]
+    info["unusable"] = len(unusable)
+    return sorted(kept + added, key=lambda p: p[0]), sorted(unusable), info

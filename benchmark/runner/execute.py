@@ -101,6 +101,8 @@ def _execute(plan: Plan, settings: RunSettings, *, log: Callable[[str], None] | 
     if conflict:
         raise RunError(conflict)
     mark_folder(plan.results_dir, plan.suite, plan.numerics, settings.merge)
+    for name, content in settings.marks.items():  # e.g. baselines.json of a --baselines run
+        store.atomic_write_json(plan.results_dir / name, content)
     for what, n in sorted(plan.code_changed.items()):
         log(f"code changed: {n} cell(s) have records of other code ({what}); recomputing them")
     todo = plan.todo

@@ -113,6 +113,7 @@ class RunSettings:
     precision: str | None = None  # fp32 | bf16 | auto; None: the suite's default
     command: str | None = None  # the command line, for the results folder's invocation log
     merge: bool = False  # allow a run of another suite into a folder holding a suite's records
+    marks: dict[str, Any] = field(default_factory=dict)  # further JSON files the run writes under the lock
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
