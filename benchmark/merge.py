@@ -16,11 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from benchmark import store
-from benchmark.report.provenance import describe, provenance
+from benchmark.report.provenance import provenance
 
 
 class MergeError(ValueError):
     """A merge that would change nothing or conflict; the message names the record and the reason."""
+
+
+def _full(prov: tuple[str, ...]) -> str:
+    return f"code version {prov[0]}, {prov[1]}, precision {prov[2]}, data {prov[3]}, harness code {prov[4]}"
 
 
 def _ident(rec: dict[str, Any]) -> str:
@@ -57,7 +61,7 @@ def plan_merge(src: Path, dst: Path) -> tuple[list[Path], list[str]]:
             conflicts.append(f"{name}: {dst} already holds this cell and seed ({by_cell[_ident(rec)]}.json)")
             continue
         if provenance(rec) != target:
-            conflicts.append(f"{name}: provenance {describe(provenance(rec))}, {dst}'s is {describe(target)}")
+            conflicts.append(f"{name}: provenance {_full(provenance(rec))}; {dst}'s is {_full(target)}")
             continue
         add.append(store.record_path(src, key))
     return add, conflicts
@@ -68,11 +72,18 @@ def merge(src: Path, dst: Path) -> list[Path]:
     from benchmark.runner.lock import results_lock
 
     src, dst = Path(src), Path(dst)
-    with results_lock(dst):
+
+    def check() -> list[Path]:
         add, conflicts = plan_merge(src, dst)
         if conflicts:
             more = f" (and {len(conflicts) - 3} more)" if len(conflicts) > 3 else ""
             raise MergeError(f"nothing merged: {'; '.join(conflicts[:3])}{more}")
+        return add
+
+    if not check():  # checked first without the lock, so a refused merge leaves DST without even a lock file
+        return []
+    with results_lock(dst):
+        add = check()
         written = []
         for f in add:
             target = dst / store.RECORDS_DIR / f.name

@@ -113,8 +113,8 @@ def section(rs: ResultSet) -> list[str]:
     per_table, pooled = anchor_shift(rs)
     lines = ["## Against the baselines", "",
              f"Baselines: `{b['folder']}`, {b['used']} comparable record(s) ({b['label']}); your rows: "
-             f"{b['yours']}. {b['unusable']} baseline record(s) not comparable (listed above), {b['not_run']} record(s) of "
-             f"tables this run did not run (not shown)."]
+             f"{b['yours'].removeprefix('yours: ')}. {b['unusable']} baseline record(s) not comparable (listed above), "
+             f"{b['not_run']} record(s) of tables this run did not run (not shown)."]
     if b.get("harness_changes"):
         lines[-1] += (f" The baselines predate code hashes; their harness differs from yours in "
                       f"{len(b['harness_changes'])} file(s) ({', '.join(b['harness_changes'])}), which the anchor "

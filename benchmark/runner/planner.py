@@ -98,10 +98,13 @@ class Planner:
         self.messages: list[str] = []
         self.harness = harness_hash()
         self.dataset_code = plugin_hash(DATASETS.get(info.name))
+        self._method_code: dict[str, str] = {}
 
     def code(self, method: str) -> dict[str, str]:
-        """The code hashes behind a method's cells on this dataset (benchmark.codehash)."""
-        return {"harness": self.harness, "method": plugin_hash(METHODS.get(method)), "dataset": self.dataset_code}
+        """The code hashes behind a method's cells on this dataset (benchmark.codehash; hashed once per plan)."""
+        if method not in self._method_code:
+            self._method_code[method] = plugin_hash(METHODS.get(method))
+        return {"harness": self.harness, "method": self._method_code[method], "dataset": self.dataset_code}
 
     def resolve(self, method: str, overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """(overrides, resolved config) of a method on this dataset: the suite's overrides and shrink applied,
