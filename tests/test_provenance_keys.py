@@ -189,3 +189,23 @@ def test_a_second_suite_stops_naming_both_and_a_refused_run_does_not_rewrite_the
     assert merged.completed == 2 and read_mark(tmp_path)["suites"] == ["toy", "toy2"]
     tables = {e.table for e in collect(tmp_path).entries}
     assert tables and all("suite=toy" in t for t in tables) and any("suite=toy2" in t for t in tables)
+
+
+def test_a_plugins_hash_covers_its_package_siblings_and_declared_code_files(tmp_path: Path) -> None:
+    from benchmark.plugins import import_plugin_source
+    from benchmark.registry import DATASETS
+
+    assert any(k.startswith("datasets._synthetic") for k in codehash.plugin_files(DATASETS.get("synthetic")))
+    (tmp_path / "helper_code.py").write_text("SCALE = 2\n")
+    (tmp_path / "declaring_plugin.py").write_text('class Declares:\n    code_files = ("helper_code.py",)\n')
+    import_plugin_source(str(tmp_path / "declaring_plugin.py"))
+    cls = __import__("declaring_plugin").Declares
+    assert set(codehash.plugin_files(cls)) == {"declaring_plugin", "helper_code.py"}
+    base = codehash.plugin_hash(cls)
+    (tmp_path / "helper_code.py").write_text("SCALE = 2  # a comment\n")
+    assert codehash.plugin_hash(cls) == base
+    (tmp_path / "helper_code.py").write_text("SCALE = 3\n")
+    assert codehash.plugin_hash(cls) != base
+    cls.code_files = ("no_such_module_here",)
+    with pytest.raises(ValueError, match="code_files names 'no_such_module_here'"):
+        codehash.plugin_files(cls)
