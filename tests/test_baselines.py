@@ -137,3 +137,15 @@ def test_store_merge_adds_exactly_a_matching_folders_records_and_refuses_a_confl
     with pytest.raises(MergeError, match=f"nothing merged: {moved[0].name}: .* different record under this key"):
         merge(src, dst)
     assert _digest(dst) == before
+
+
+def test_baseline_usage_errors_are_one_line(tmp_path: Path, capsys) -> None:
+    from benchmark import cli
+
+    assert cli.main(["--baselines", str(tmp_path / "none"), "--methods", "simclr", "--results",
+                     str(tmp_path / "mine")]) == 2
+    assert capsys.readouterr().err.strip() == (f"error: --baselines {tmp_path / 'none'}: no records/ folder there; "
+                                               f"name a results folder that holds records")
+    with pytest.raises(SystemExit):
+        cli.main(["--anchor", "none", "--dry-run"])
+    assert "--anchor only applies with --baselines DIR" in capsys.readouterr().err
