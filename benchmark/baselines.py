@@ -1,6 +1,6 @@
 """A stored results folder as the baselines of a new run: what to plan from it and which records are comparable.
 
-`python run_all.py --methods my_method --baselines results/utd_mhad --results results/my_method` plans only the
+`python run_all.py --methods my_method --baselines results/<folder> --results results/my_method` plans only the
 new method's cells (plus one cheap anchor variant), with exactly the baseline folder's datasets, split, seeds
 and protocol configs (its saved semi-supervised subsets are copied over), into its own folder. The baseline
 folder is only read. The new folder's `baselines.json` names it, so its report puts the comparable baseline

@@ -70,7 +70,7 @@ def join(mark: dict[str, Any], own: list[Pair], base_kept: list[Pair]
 
 
 def row_labels(labels: dict[int, str], kept: list[Pair]) -> dict[int, str]:
-    """Each row label followed by its records' provenance: 'simclr[skeleton] (baseline: cpu bf16 @499c75a)'."""
+    """Each row label followed by its records' provenance: '<variant> (baseline: cpu bf16 @499c75a)'."""
     rows: dict[tuple[bool, str], list[int]] = defaultdict(list)
     for i, (name, _) in enumerate(kept):
         rows[(name.startswith(PREFIX), labels[i])].append(i)

@@ -41,7 +41,7 @@ def provenance(rec: dict[str, Any]) -> Prov:
 
 
 def describe(prov: tuple[str, ...]) -> str:
-    """'code version 3, cpu, precision bf16, data utd_mhad:..., harness abc' (the harness part when hashed)."""
+    """'code version 3, cpu, precision bf16, data <fingerprint>, harness abc' (the harness part when hashed)."""
     text = f"code version {prov[0]}, {prov[1]}, precision {prov[2]}, data {prov[3]}"
     return text + (f", harness code {prov[4]}" if len(prov) > 4 and prov[4] != UNHASHED else "")
 
