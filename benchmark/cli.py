@@ -118,44 +118,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-only", action="store_true", help="rebuild runs.csv and the report from the records")
     p.add_argument("--allow-mixed", action="store_true",
                    help="let a table combine records of different code versions, devices, precisions or data "
-                        "(default: keep each table's newest provenance and list what is left out)")
+                        "(default: each table keeps the current code's provenance, else the folder's; the rest is listed)")
     p.add_argument("--download", metavar="NAME", help="download a dataset's raw files into the data root and exit")
     p.add_argument("--export", metavar="RESULTS_DIR[/FILTER]",
                    help="write the pretrained encoders of a results folder (only variants containing FILTER) as "
                         "safetensors + JSON into --to DIR, loadable with benchmark.load_encoder, and exit")
     p.add_argument("--to", type=Path, metavar="DIR", help="where --export writes (required with --export)")
+    p.add_argument("--baselines", type=Path, metavar="DIR",
+                   help="compare --methods with the stored records of DIR: run only their cells (plus an anchor), "
+                        "with DIR's datasets, split, seeds and protocol configs, into --results (DIR is only read)")
+    p.add_argument("--anchor", metavar="VARIANT",
+                   help="with --baselines: the baseline variant re-run here to measure the shift of your conditions "
+                        "(default: DIR's cheapest trained variant; 'none' to skip)")
+    p.add_argument("--merge", action="store_true",
+                   help="let a run of another suite write into a folder that holds a suite's records (the report "
+                        "keeps each suite's tables apart)")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing cell")
     p.add_argument("--quiet", action="store_true", help="print errors and the final summary only")
     return p
 
 
-SUITE_MARK = "suite.json"  # names the suite that wrote a results folder (titles its report)
+from benchmark.runner.folder_mark import SUITE_MARK, folder_suite  # noqa: E402,F401 (re-exported)
 
 
 def mark_folder_suite(results_dir: Path, name: str) -> None:
     """Record which suite writes `results_dir`, so a later `--report-only` titles the report alike."""
-    from benchmark.store import atomic_write_json
+    from benchmark.runner.folder_mark import mark_folder
 
-    atomic_write_json(Path(results_dir) / SUITE_MARK, {"suite": name})
-
-
-def folder_suite(results_dir: Path) -> str | None:
-    """The suite that wrote `results_dir`: its mark, else the title of its leaderboard, else None."""
-    import json
-    import re
-
-    try:
-        name = json.loads((Path(results_dir) / SUITE_MARK).read_text()).get("suite")
-        if isinstance(name, str):
-            return name
-    except (OSError, ValueError, AttributeError):
-        pass
-    try:
-        first = (Path(results_dir) / "leaderboard.md").read_text(encoding="utf-8").split("\n", 1)[0]
-    except OSError:
-        return None
-    m = re.match(r"# Leaderboard: suite `([^`]+)`", first)
-    return m.group(1) if m else None
+    mark_folder(results_dir, name)
 
 
 def list_plugins(out: Callable[[str], None] = print) -> None:
@@ -334,7 +324,10 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             seeds = _seeds(args.seeds)
         except argparse.ArgumentTypeError as exc:
             parser.error(str(exc))
-        suite = narrow(get_suite(args.suite or "smoke"), datasets=_names(args.datasets), methods=_names(args.methods),
+        default_suite = "smoke"
+        if args.baselines is not None and not args.suite:  # the baseline folder's own suite (its schedules)
+            default_suite = folder_suite(args.baselines) or "full"
+        suite = narrow(get_suite(args.suite or default_suite), datasets=_names(args.datasets), methods=_names(args.methods),
                        protocols=_names(args.protocols), seeds=seeds, epochs_scale=args.epochs_scale,
                        split=args.split)
         results_dir = args.results or Path("results") / suite.name
@@ -349,9 +342,28 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             args.jobs = 1 if device.startswith("cuda") else parallel_workers(device, os.cpu_count() or 1, args.threads)
         settings = RunSettings(device=args.device, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
                                threads=args.threads, quiet=args.quiet, fail_fast=args.fail_fast,
-                               data_root=args.data_root, precision=args.precision, command=args.command)
-        plan = plan_suite(suite, results_dir, data_root=args.data_root, log=log, device=args.device,
-                          precision=args.precision, strict_methods=_names(args.methods) or ())
+                               data_root=args.data_root, precision=args.precision, command=args.command,
+                               merge=args.merge)
+        if args.baselines is not None:
+            from benchmark.baselines import BASELINES_MARK, copy_subsets
+            from benchmark.runner.baseline_plan import plan_with_baselines
+
+            if args.results is None:
+                parser.error("--baselines needs --results DIR: the folder of your run (the baseline folder is only "
+                             "read)")
+            plan, bmark, bf = plan_with_baselines(
+                suite, args.baselines, results_dir, methods=_names(args.methods) or [], anchor=args.anchor,
+                protocols=_names(args.protocols), seeds=seeds, data_root=args.data_root, log=log, device=args.device,
+                precision=args.precision)
+            settings.marks[BASELINES_MARK] = bmark
+            log(f"against the baselines of {args.baselines}: {len(plan.cells)} cells of your method(s)"
+                + (f" and the anchor {bmark['anchor']} (seeds {', '.join(map(str, bmark['anchor_seeds']))})"
+                   if bmark["anchor"] else "") + "; the baseline folder is only read")
+        else:
+            if args.anchor:
+                parser.error("--anchor only applies with --baselines DIR")
+            plan = plan_suite(suite, results_dir, data_root=args.data_root, log=log, device=args.device,
+                              precision=args.precision, strict_methods=_names(args.methods) or ())
         if args.dry_run:
             from benchmark.rates import measure_step_times
 
@@ -360,7 +372,8 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                                step_times=step_times))
             return EXIT_OK
         check_writable(results_dir)
-        mark_folder_suite(results_dir, suite.name)
+        if args.baselines is not None and copy_subsets(bf, results_dir):
+            log(f"copied the saved label subsets of {args.baselines} into {results_dir / 'subsets'}")
         summary = execute(plan, settings, log=log)
         _log_report(build_report_safely(results_dir, suite.name, log, args.allow_mixed), results_dir, log)
         if args.quiet:

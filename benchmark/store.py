@@ -289,3 +289,9 @@ def write_runs_csv(results_dir: Path) -> Path:
     path = Path(results_dir) / RUNS_CSV
     atomic_write_text(path, buf.getvalue())
     return path
+
+
+if __name__ == "__main__":  # python -m benchmark.store merge SRC DST
+    from benchmark.merge import main
+
+    sys.exit(main(sys.argv[1:]))

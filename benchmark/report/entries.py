@@ -3,12 +3,14 @@
 A record is one evaluated cell (see the record schema in benchmark.store). Rows of a table are method
 labels (the variant name, extended by the differing config keys when one variant was run with several
 configs); tables are (dataset, split, protocol variant). When a folder holds several records of the same
-cell and seed (e.g. after a code change re-ran it), the newest one counts.
+cell and seed of one provenance, the newest one counts.
 
-A table never mixes provenance: records that differ in code version, device type, precision or data
-fingerprint are not averaged together. Each table keeps the records of the provenance of its newest record;
-the others are left out and listed, with the reason, in `ResultSet.dropped` (and in the leaderboard), unless
-`allow_mixed` says to combine them anyway.
+A table never mixes provenance: records that differ in code version, device type, precision, data
+fingerprint or harness code are not averaged together. Each table keeps the records of its target
+provenance, the current code's where the table has such records (benchmark.report.provenance, never the
+newest date); the others, and records with impossible metrics, are left out and listed, with the reason and
+the command that removes them, in `ResultSet.dropped` (and in the leaderboard), unless `allow_mixed` says to
+combine provenances anyway.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from benchmark import store
+from benchmark.report import provenance as prov_rules
 from benchmark.report.main_metric import declared_main_metric, metric_name
 
 TableId = tuple[str, str, str]  # (dataset, split, table label)
@@ -68,6 +71,7 @@ class ResultSet:
     _memo: dict = field(default_factory=dict, repr=False, compare=False)
     dropped: list[tuple[str, str]] = field(default_factory=list)  # (record file, why it was left out)
     mixed: bool = False  # allow_mixed was given and some table combines provenances
+    baselines: dict[str, Any] | None = None  # what joined the folder's baselines (benchmark.report.baseline_rows)
 
     def by_table(self) -> dict[TableId, list[Entry]]:
         """Entries grouped by (dataset, split, table label)."""
@@ -120,7 +124,7 @@ def _require(obj: dict, key: str, where: str, kind: type) -> Any:
 
 
 def read_record(path: Path) -> dict[str, Any]:
-    """Parse and validate one record file (the store's schema check, then the cell fields and metrics)."""
+    """Parse and validate one record file (the store's schema check, then the cell fields)."""
     try:
         rec = store.read_record(path)
     except store.CorruptRecordError as exc:
@@ -129,10 +133,7 @@ def read_record(path: Path) -> dict[str, Any]:
     for key in ("dataset", "split", "method", "variant", "protocol"):
         _require(cell, key, f"record {path}: cell", str)
     _require(cell, "seed", f"record {path}: cell", int)
-    for name, value in rec["metrics"].items():
-        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
-            raise ReportError(f"record {path}: metric {name!r} has {value!r}, expected a number")
-    return rec
+    return rec  # metric values are checked by `collect` (benchmark.report.provenance.invalid_reason)
 
 
 def load_records(results_dir: Path) -> list[tuple[str, dict[str, Any]]]:
@@ -168,62 +169,117 @@ def _short(value: Any) -> str:
     return value if isinstance(value, str) else canonical(value)
 
 
-def provenance(rec: dict[str, Any]) -> tuple[str, str, str, str]:
-    """What a record's numbers depend on beyond its cell: code version, device type, precision, data."""
-    return (str(rec.get("code_version") or "?"), store.device_type(rec.get("device")),
-            str(rec.get("precision") or "unrecorded"), str(rec.get("data_fingerprint") or "?"))
+def provenance(rec: dict[str, Any]) -> tuple[str, ...]:
+    """What a record's numbers depend on beyond its cell (benchmark.report.provenance)."""
+    return prov_rules.provenance(rec)
 
 
-def describe_provenance(prov: tuple[str, str, str, str]) -> str:
-    return f"code version {prov[0]}, {prov[1]}, precision {prov[2]}, data {prov[3]}"
+def describe_provenance(prov: tuple[str, ...]) -> str:
+    return prov_rules.describe(prov)
 
 
-def _newest_consistent(pairs: list[tuple[str, dict[str, Any]]], allow_mixed: bool
-                       ) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]], bool]:
-    """Per table, the records of its newest record's provenance; per cell and seed, the newest of them."""
-    def cell_ident(c: dict[str, Any]) -> str:
-        return canonical([c["dataset"], c["split"], c["method"], c["variant"], c.get("method_cfg") or {},
-                          c["protocol"], c.get("protocol_variant") or c["protocol"], c.get("protocol_cfg") or {},
-                          c["seed"]])
+def _cell_ident(c: dict[str, Any]) -> str:
+    return canonical([c["dataset"], c["split"], c["method"], c["variant"], c.get("method_cfg") or {},
+                      c["protocol"], c.get("protocol_variant") or c["protocol"], c.get("protocol_cfg") or {},
+                      c["seed"]])
 
-    def order(name: str, rec: dict[str, Any]) -> tuple:
-        return (str(rec.get("created", "")), str(rec.get("key", "")), name)
+
+def _order(name: str, rec: dict[str, Any]) -> tuple:
+    return (str(rec.get("created", "")), str(rec.get("key", "")), name)
+
+
+def _row_code(items: list[tuple[str, dict[str, Any]]]) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]]]:
+    """Per row (variant and method config), the records of the plugin code of its newest record."""
+    rows: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+    for name, rec in items:
+        c = rec["cell"]
+        rows[canonical([c["variant"], c.get("method_cfg") or {}])].append((name, rec))
+    kept, dropped = [], []
+    for row in rows.values():
+        newest = prov_rules.plugin_code(max(row, key=lambda p: _order(*p))[1])
+        for name, rec in row:
+            if prov_rules.plugin_code(rec) == newest:
+                kept.append((name, rec))
+            else:
+                dropped.append((name, f"plugin code (method, dataset) {prov_rules.plugin_code(rec)}; its row uses "
+                                      f"the newest record's {newest}"))
+    return kept, dropped
+
+
+def _current_consistent(pairs: list[tuple[str, dict[str, Any]]], allow_mixed: bool, target: prov_rules.Target,
+                        suites: list[str], any_data: bool = False
+                        ) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]], bool]:
+    """Per table, the records of its target provenance (benchmark.report.provenance); per cell and seed, the
+    newest of them. `any_data`: keep every data fingerprint of the target code and numerics (a baseline
+    folder's records, which are then checked against the new run's data)."""
+    def prov(rec: dict[str, Any]) -> tuple[str, ...]:
+        p = provenance(rec)
+        return p[:3] + p[4:] if any_data else p
 
     by_table: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
     for name, rec in pairs:
         c = rec["cell"]
-        by_table[canonical([c["dataset"], c["split"], c.get("protocol_variant") or c["protocol"]])].append((name, rec))
+        by_table[canonical([c["dataset"], c["split"], c.get("protocol_variant") or c["protocol"],
+                            _suite_of(rec, suites)])].append((name, rec))
     kept_pairs: list[tuple[str, dict[str, Any]]] = []
     dropped: list[tuple[str, str]] = []
     mixed = False
     for items in by_table.values():
-        provs = {provenance(rec) for _, rec in items}
+        provs = {prov(rec) for _, rec in items}
         if len(provs) > 1 and not allow_mixed:
-            chosen = provenance(max(items, key=lambda p: order(*p))[1])
+            full = target.choose([(provenance(rec), _order(name, rec)) for name, rec in items])
+            chosen = full[:3] + full[4:] if any_data else full
             for name, rec in items:
-                if provenance(rec) != chosen:
-                    dropped.append((name, f"{describe_provenance(provenance(rec))}; its table uses "
-                                          f"{describe_provenance(chosen)}"))
-            items = [p for p in items if provenance(p[1]) == chosen]
+                if prov(rec) != chosen:
+                    dropped.append((name, target.why_not(provenance(rec), full)))
+            items = [p for p in items if prov(p[1]) == chosen]
+        if not allow_mixed:
+            items, left = _row_code(items)
+            dropped.extend(left)
         mixed = mixed or len(provs) > 1
         newest: dict[str, tuple[tuple, str, dict]] = {}
         for name, rec in items:
-            ident = cell_ident(rec["cell"])
-            if ident not in newest or order(name, rec) > newest[ident][0]:
-                newest[ident] = (order(name, rec), name, rec)
+            ident = _cell_ident(rec["cell"])
+            if ident not in newest or _order(name, rec) > newest[ident][0]:
+                newest[ident] = (_order(name, rec), name, rec)
         kept_pairs.extend((name, rec) for _, name, rec in newest.values())
     return sorted(kept_pairs, key=lambda p: p[0]), sorted(dropped), mixed and allow_mixed
 
 
+def _suite_of(rec: dict[str, Any], suites: list[str]) -> str | None:
+    """The suite a record belongs to when the folder holds several (after --merge), else None."""
+    if len(suites) < 2:
+        return None
+    return str(rec.get("suite") or suites[0])
+
+
 def collect(results_dir: Path, allow_mixed: bool = False) -> ResultSet:
     """Load, validate and de-duplicate the records of a results folder (see the module docstring)."""
+    from benchmark.runner.folder_mark import folder_suites
+
     pairs = load_records(results_dir)
-    kept, dropped, mixed = _newest_consistent(pairs, allow_mixed)
+    invalid = [(name, why) for name, rec in pairs if (why := prov_rules.invalid_reason(rec))]
+    bad = {name for name, _ in invalid}
+    valid = [(name, rec) for name, rec in pairs if name not in bad]
+    suites = folder_suites(results_dir)
+    target = prov_rules.Target(results_dir, [rec for _, rec in valid])
+    kept, dropped, mixed = _current_consistent(valid, allow_mixed, target, suites)
+    dropped = [(name, f"{why}; to remove it, in the results folder: {prov_rules.removal_hint(name)} (a rerun of "
+                      f"its suite recomputes it when planned)") for name, why in [*invalid, *dropped]]
+    superseded = len(pairs) - len(kept) - len(dropped)
+    kept, more, baselines = _with_baselines(results_dir, kept, allow_mixed)
+    dropped += more
     cells = {i: rec["cell"] for i, (_, rec) in enumerate(kept)}
     labels = _disambiguate({i: c["variant"] for i, c in cells.items()},
                            {i: c.get("method_cfg") or {} for i, c in cells.items()})
+    if baselines is not None:
+        from benchmark.report.baseline_rows import row_labels
+
+        labels = row_labels(labels, kept)
     tables = _disambiguate({i: c.get("protocol_variant") or c["protocol"] for i, c in cells.items()},
-                           {i: c.get("protocol_cfg") or {} for i, c in cells.items()})
+                           {i: {**(c.get("protocol_cfg") or {}),
+                                **({"suite": _suite_of(kept[i][1], suites)} if len(suites) > 1 else {})}
+                            for i, c in cells.items()})
     entries = []
     for i, (name, rec) in enumerate(kept):
         c = cells[i]
@@ -244,5 +300,32 @@ def collect(results_dir: Path, allow_mixed: bool = False) -> ResultSet:
     pooled, unpooled = family_entries(entries, allow_mixed)
     entries.extend(pooled)
     dropped = sorted(dropped + unpooled)
-    return ResultSet(entries, n_files=len(pairs), superseded=len(pairs) - len(kept) - len(dropped),
-                     dropped=dropped, mixed=mixed)
+    return ResultSet(entries, n_files=len(pairs) + (baselines["used"] if baselines else 0),
+                     superseded=superseded - len(unpooled), dropped=dropped, mixed=mixed, baselines=baselines)
+
+
+def _with_baselines(results_dir: Path, kept: list[tuple[str, dict[str, Any]]], allow_mixed: bool
+                    ) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]], dict[str, Any] | None]:
+    """The folder's own records plus the comparable records of its baselines (`baselines.json`), if it has any."""
+    from benchmark.baselines import BaselineError, read_mark
+    from benchmark.report import baseline_rows
+
+    try:
+        mark = read_mark(results_dir)
+    except BaselineError as exc:
+        raise ReportError(str(exc)) from None
+    if mark is None:
+        return kept, [], None
+    folder = baseline_rows.baseline_dir(mark)
+    if not (folder / store.RECORDS_DIR).is_dir():
+        return kept, [("baselines.json", f"its baseline folder {mark['folder']} is not there: your rows alone")], None
+    pairs = load_records(folder)
+    left = [(n, f"invalid in the baseline folder: {why}") for n, r in pairs if (why := prov_rules.invalid_reason(r))]
+    pairs = [p for p in pairs if not prov_rules.invalid_reason(p[1])]
+    base_kept, base_left, _ = _current_consistent(pairs, allow_mixed,
+                                                  prov_rules.Target(folder, [r for _, r in pairs]), [], any_data=True)
+    left += [(n, f"left out of the baseline folder's own tables: {why}") for n, why in base_left]
+    added, unusable, info = baseline_rows.join(mark, kept, base_kept)
+    unusable += [(baseline_rows.PREFIX + n, why) for n, why in left]
+    info["unusable"] = len(unusable)
+    return sorted(kept + added, key=lambda p: p[0]), sorted(unusable), info

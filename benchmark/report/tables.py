@@ -14,6 +14,7 @@ from collections.abc import Callable
 from tabulate import tabulate
 
 from benchmark.report import bootstrap, stats
+from benchmark.report.anchor import section as anchor_section
 from benchmark.report.entries import ResultSet
 from benchmark.report.leaderboard import (
     MAIN_GROUP,
@@ -187,6 +188,7 @@ def leaderboard_markdown(rs: ResultSet, suite: str | None = None) -> str:
         parts += [f"## {table_title(board.dataset, board.split, board.table)}", "",
                   f"Main metric: {METRIC_TITLES.get(board.main_metric, board.main_metric)}.{_pooled_note(rs, board)}",
                   "", _tab(headers, rows, "github"), ""]
+    parts += anchor_section(rs)  # your rows against a folder's baselines (empty without baselines)
     secondary = secondary_tables(rs)
     if secondary:
         parts += ["## Further metrics", "", ("Mean ± std over seeds in %; **bold** = best mean of the column "

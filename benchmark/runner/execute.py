@@ -20,6 +20,7 @@ from benchmark.atomic import owner_tag
 from benchmark.registry import DATASETS, METHODS, PROTOCOLS
 from benchmark.runner.cost import format_seconds
 from benchmark.runner.dispatch import dispatch_graph
+from benchmark.runner.folder_mark import check_suite, mark_folder
 from benchmark.runner.plan import Plan, refresh
 from benchmark.runner.planner import plan_suite
 from benchmark.runner.runlog import RunLog
@@ -70,7 +71,7 @@ def work_unit(plan: Plan, unit_key: str, cells: list[Cell], settings: RunSetting
         unit=unit_key, units=chain, cells=list(cells), results_dir=str(plan.results_dir.resolve()),
         data_root=getattr(plan.dataset_of(unit.dataset, unit.split), "root", None) or settings.data_root,
         device=settings.device, threads=settings.threads, precision=plan.precision, fail_fast=settings.fail_fast,
-        registrations=sorted(set(regs)), env=env, owner=owner_tag(),
+        registrations=sorted(set(regs)), env=env, owner=owner_tag(), suite=plan.suite,
     )
 
 
@@ -82,6 +83,9 @@ def execute(plan: Plan, settings: RunSettings, *, log: Callable[[str], None] | N
     from benchmark.runner.lock import results_lock
 
     with results_lock(plan.results_dir):
+        refused = check_suite(plan.results_dir, plan.suite, settings.merge)
+        if refused:
+            raise RunError(refused)
         return _execute(plan, settings, log=log)
 
 
@@ -96,6 +100,11 @@ def _execute(plan: Plan, settings: RunSettings, *, log: Callable[[str], None] | 
     conflict = plan.numerics_conflict()
     if conflict:
         raise RunError(conflict)
+    mark_folder(plan.results_dir, plan.suite, plan.numerics, settings.merge)
+    for name, content in settings.marks.items():  # e.g. baselines.json of a --baselines run
+        store.atomic_write_json(plan.results_dir / name, content)
+    for what, n in sorted(plan.code_changed.items()):
+        log(f"code changed: {n} cell(s) have records of other code ({what}); recomputing them")
     todo = plan.todo
     summary = RunSummary(total=len(plan.cells), done_before=len(plan.cells) - len(todo), removed_temp=removed)
     if not todo:
@@ -185,7 +194,14 @@ def _run_graph(plan: Plan, settings: RunSettings, by_unit: dict[str, list[Cell]]
 
 
 def _set_aside_corrupt(plan: Plan, log: Callable[[str], None]) -> None:
-    """Report corrupt records and rename them to `*.json.corrupt` (kept for inspection; the cell is recomputed)."""
+    """Report corrupt records and rename them to `*.json.corrupt`, and records whose content does not match their
+    key to `*.json.foreign` (kept for inspection; the cell is recomputed)."""
+    for msg in plan.foreign:
+        key = msg.split(" does not match", 1)[0].removeprefix("record ")
+        log(f"warning: {msg}")
+        f = Path(key)
+        if f.is_file():
+            os.replace(f, f.with_name(f.name + ".foreign"))
     if not plan.corrupt:
         return
     for f in sorted((plan.results_dir / store.RECORDS_DIR).glob("*.json")):

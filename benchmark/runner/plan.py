@@ -28,6 +28,8 @@ class Plan:
     numerics: str = "cpu-fp32"  # device type and resolved precision of every key, e.g. 'cpu-bf16'
     auto_precision: bool = False  # the precision came from 'auto' (so it depends on the machine)
     held: dict[str, int] = field(default_factory=dict)  # numerics tag -> valid records of the folder with it
+    foreign: list[str] = field(default_factory=list)  # messages about records whose content does not match their key
+    code_changed: dict[str, int] = field(default_factory=dict)  # what changed ('method simclr', ...) -> cells
 
     @property
     def precision(self) -> str:
@@ -116,8 +118,10 @@ class Plan:
         if self.skipped:
             pairs = sorted({f"{v} x {p} ({why})" if p == "*" else f"{v} x {p}" for v, p, why in self.skipped})
             lines.append(f"  not applicable: {', '.join(pairs)}")
-        for m in self.corrupt:
-            lines.append(f"  corrupt record: {m}")
+        for m in self.corrupt + self.foreign:
+            lines.append(f"  set aside: {m}")
+        for what, n in sorted(self.code_changed.items()):
+            lines.append(f"  code changed: {n} cell(s) recomputed ({what} differs from their stored records)")
         lines.extend(f"  {m}" for m in self.messages if m.startswith(("warning:", "note:")))
         conflict = self.numerics_conflict()
         if conflict:
@@ -148,10 +152,58 @@ class Plan:
         return "cells to run / total:\n" + tabulate(rows, headers=["method variant", *protocols], tablefmt="simple")
 
 
+def foreign_reason(rec: dict, cell: Cell, numerics: str) -> str | None:
+    """Why a record stored under `cell`'s key is not that cell's result (another cell, code, numerics or data),
+    or None when it matches."""
+    from benchmark.runner.units import CODE_VERSION
+
+    checks = [("cell", store.canonical_json(rec.get("cell")), store.canonical_json(cell.describe())),
+              ("code version", str(rec.get("code_version")), CODE_VERSION),
+              ("numerics", store.record_numerics(rec), numerics),
+              ("data fingerprint", str(rec.get("data_fingerprint")), cell.data_fingerprint),
+              ("code hashes", store.canonical_json(rec.get("code") or {}), store.canonical_json(cell.code))]
+    bad = [f"{what} {got} (its key stands for {want})" if what != "cell" else "another cell"
+           for what, got, want in checks if got != want]
+    return "; ".join(bad) or None
+
+
+def _code_changes(plan: Plan, records: dict[str, dict]) -> dict[str, int]:
+    """Cells to run whose description, numerics and data match a stored record of other code: what changed -> n."""
+    def ident(cell: object, numerics: str, fingerprint: object) -> str:
+        return store.canonical_json([cell, numerics, fingerprint])
+
+    stored: dict[str, dict] = {}
+    for rec in records.values():
+        stored.setdefault(ident(rec.get("cell"), store.record_numerics(rec), rec.get("data_fingerprint")), rec)
+    out: dict[str, int] = {}
+    for c in plan.cells:
+        if c.key in plan.done:
+            continue
+        rec = stored.get(ident(c.describe(), plan.numerics, c.data_fingerprint))
+        if rec is None:
+            continue
+        old = rec.get("code") or {}
+        names = {"harness": "harness", "method": f"method {c.method}", "dataset": f"dataset {c.dataset}"}
+        parts = [names[k] for k in names if old.get(k) != c.code.get(k)] if old else ["unhashed code"]
+        what = ", ".join(parts) or "code"
+        out[what] = out.get(what, 0) + 1
+    return out
+
+
 def refresh(plan: Plan) -> None:
-    """Re-read which cells have records and which units have checkpoints."""
+    """Re-read which cells have records (whose content matches their key) and which units have checkpoints."""
     records, bad = store.scan_records(plan.results_dir)
+    by_key = {c.key: c for c in plan.cells}
+    plan.foreign = []
+    for key, rec in list(records.items()):
+        cell = by_key.get(key)
+        why = foreign_reason(rec, cell, plan.numerics) if cell is not None else None
+        if why:
+            plan.foreign.append(f"record {store.record_path(plan.results_dir, key)} does not match its key: {why}; "
+                                f"it is set aside and the cell recomputed")
+            del records[key]
     plan.done = set(records)
+    plan.code_changed = _code_changes(plan, records)
     held: dict[str, int] = {}
     for rec in records.values():
         tag = store.record_numerics(rec)

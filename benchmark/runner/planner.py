@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmark.codehash import harness_hash, plugin_hash
 from benchmark.contracts.dataset import DataNotFoundError, DatasetPlugin
 from benchmark.contracts.method import DataInfo
 from benchmark.registry import DATASETS, METHODS, PROTOCOLS
@@ -89,10 +90,21 @@ def slow_bf16_warning(numerics: str) -> str | None:
 class Planner:
     """Builds units and cells for one dataset (keys depend on its fingerprint, the configs and numerics)."""
 
-    def __init__(self, suite: Suite, info: DatasetInfo, numerics: str = "cpu-fp32") -> None:
+    def __init__(self, suite: Suite, info: DatasetInfo, numerics: str = "cpu-fp32",
+                 fixed_protocols: list[dict[str, Any]] | None = None) -> None:
         self.suite, self.info, self.numerics = suite, info, numerics
+        self.fixed_protocols = fixed_protocols  # protocol cells to use instead of the suite's (see plan_suite)
         self.units: dict[str, PretrainUnit] = {}
         self.messages: list[str] = []
+        self.harness = harness_hash()
+        self.dataset_code = plugin_hash(DATASETS.get(info.name))
+        self._method_code: dict[str, str] = {}
+
+    def code(self, method: str) -> dict[str, str]:
+        """The code hashes behind a method's cells on this dataset (benchmark.codehash; hashed once per plan)."""
+        if method not in self._method_code:
+            self._method_code[method] = plugin_hash(METHODS.get(method))
+        return {"harness": self.harness, "method": self._method_code[method], "dataset": self.dataset_code}
 
     def resolve(self, method: str, overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """(overrides, resolved config) of a method on this dataset: the suite's overrides and shrink applied,
@@ -120,7 +132,7 @@ class Planner:
         key = key_of({"kind": "pretrain", "dataset": self.info.name, "dataset_options": self.info.options,
                       "split": self.info.split, "method": method, "cfg": resolved, "deps": deps, "seed": seed,
                       "fingerprint": self.info.fingerprint, "code_version": CODE_VERSION,
-                      "numerics": self.numerics})
+                      "numerics": self.numerics, "code": self.code(method)})
         if key in self.units:
             return self.units[key]
         views = max(1, int(getattr(cls, "n_views", 1) or 0))
@@ -165,6 +177,15 @@ class Planner:
         variant = spec.strip() if any(k != "modality" for k in overrides) else cls.variant_name(probe)
         unit = self.unit(method, overrides, seed, variant)
         out: list[Cell] = []
+        if self.fixed_protocols is not None:  # given protocol cells (a baseline folder's), taken as they are
+            for p in self.fixed_protocols:
+                pcls = PROTOCOLS.get(p["protocol"])
+                if not (pcls.applies_to(cls.kind) if hasattr(pcls, "applies_to") else cls.kind in pcls.kinds):
+                    skipped.append((variant, p["protocol"], f"kind {cls.kind}"))
+                    continue
+                self._add_cell(out, unit, method, variant, p["protocol"], p["protocol_resolved"], p["protocol_cfg"],
+                               p["protocol_variant"], seed)
+            return out
         for pspec in self.suite.protocol_names():
             protocol, chosen = parse_protocol(pspec)
             pcls = PROTOCOLS.get(protocol)
@@ -182,22 +203,27 @@ class Planner:
                 restated = cfg in plain  # a variant spec naming cells of the plain protocol gets their label
                 given = plain_base if restated else base
                 shown = {k: v for k, v in cfg.items() if k in given or k not in defaults or defaults[k] != v}
-                key = key_of({"kind": "cell", "pretrain": unit.key, "protocol": protocol, "cfg": cfg, "seed": seed,
-                              "fingerprint": self.info.fingerprint, "code_version": CODE_VERSION,
-                              "numerics": self.numerics})
-                if any(c.key == key for c in out):  # a protocol variant that restates the defaults
-                    continue
-                n = self.info.sizes
-                p_epochs = int(cfg.get("epochs", 1) or 1)
-                fwd = fwd_flops(self.info, used_modalities(self.info, unit.resolved))
-                flops = (p_epochs * n["train"] + n["val"] + n["test"]) * fwd
-                out.append(Cell(key=key, pretrain_key=unit.key, dataset=self.info.name, split=self.info.split,
-                                method=method, variant=variant, method_cfg=unit.overrides, protocol=protocol,
-                                protocol_cfg=shown, protocol_resolved=cfg,
-                                protocol_variant=(_protocol_variant(pcls, cfg, plain) if restated
-                                                  else _protocol_variant(pcls, cfg, expanded, chosen)), seed=seed,
-                                data_fingerprint=self.info.fingerprint, flops=flops))
+                self._add_cell(out, unit, method, variant, protocol, cfg, shown,
+                               _protocol_variant(pcls, cfg, plain) if restated
+                               else _protocol_variant(pcls, cfg, expanded, chosen), seed)
         return out
+
+    def _add_cell(self, out: list[Cell], unit: PretrainUnit, method: str, variant: str, protocol: str,
+                  cfg: dict[str, Any], shown: dict[str, Any], protocol_variant: str, seed: int) -> None:
+        """Append the cell of (unit, protocol config, seed) to `out`, unless a cell with its key is there."""
+        key = key_of({"kind": "cell", "pretrain": unit.key, "protocol": protocol, "cfg": cfg, "seed": seed,
+                      "fingerprint": self.info.fingerprint, "code_version": CODE_VERSION,
+                      "numerics": self.numerics})
+        if any(c.key == key for c in out):  # a protocol variant that restates the defaults
+            return
+        n = self.info.sizes
+        p_epochs = int(cfg.get("epochs", 1) or 1)
+        fwd = fwd_flops(self.info, used_modalities(self.info, unit.resolved))
+        flops = (p_epochs * n["train"] + n["val"] + n["test"]) * fwd
+        out.append(Cell(key=key, pretrain_key=unit.key, dataset=self.info.name, split=self.info.split,
+                        method=method, variant=variant, method_cfg=unit.overrides, protocol=protocol,
+                        protocol_cfg=shown, protocol_resolved=cfg, protocol_variant=protocol_variant, seed=seed,
+                        data_fingerprint=self.info.fingerprint, flops=flops, code=self.code(method)))
 
 
 def expand_protocol(pcls: Any, cfg: dict[str, Any], info: DataInfo) -> list[dict[str, Any]]:
@@ -225,7 +251,8 @@ def downloadable(name: str) -> bool:
 
 def plan_suite(suite: Suite, results_dir: Path, *, data_root: str | None = None,
                log: Callable[[str], None] = lambda s: None, device: Any = "auto",
-               precision: str | None = None, strict_methods: Sequence[str] = ()) -> Plan:
+               precision: str | None = None, strict_methods: Sequence[str] = (),
+               protocol_cells: Callable[[DatasetInfo], list[dict[str, Any]] | None] | None = None) -> Plan:
     """Expand a suite into cells and pretrain units, and look up what the results folder already holds.
 
     A method entry that applies to none of the suite's datasets is listed as not applicable, unless it is
@@ -233,6 +260,9 @@ def plan_suite(suite: Suite, results_dir: Path, *, data_root: str | None = None,
 
     Keys include the device type and the resolved precision (`numerics_tag(device, precision)`; `precision`
     None takes the suite's): CPU-fp32, CPU-bf16 and CUDA-bf16 results never stand in for each other.
+
+    `protocol_cells(info)`, where given, returns the protocol cells of a dataset (dicts with protocol,
+    protocol_cfg, protocol_variant and protocol_resolved, e.g. a baseline folder's) to use instead of the suite's.
     """
     results_dir = Path(results_dir)
     infos: dict[str, DatasetInfo] = {}
@@ -275,7 +305,7 @@ def plan_suite(suite: Suite, results_dir: Path, *, data_root: str | None = None,
         messages.append(slow)
         log(slow)
     for info in infos.values():
-        planner = Planner(suite, info, numerics)
+        planner = Planner(suite, info, numerics, protocol_cells(info) if protocol_cells else None)
         variants = list(dict.fromkeys(v for spec in specs for v in planner.variants(spec, skipped)))
         for spec in variants:
             for seed in suite.seeds:

@@ -10,7 +10,8 @@ from typing import Any
 from benchmark import store
 from benchmark.contracts.method import DataInfo
 
-# Bump when stored results change meaning: every key changes and all cells are recomputed.
+# Bump when stored results change meaning: every key changes and all cells are recomputed. Keys also hold the
+# hashes of the code that produces the numbers (benchmark.codehash); this is the override for anything else.
 # 3: fast CPU kernels (cheap dropout masks, fused feed-forward block) change the CPU random stream.
 CODE_VERSION = "3"
 BACKENDS = ("local", "joblib", "dask")
@@ -61,6 +62,7 @@ class Cell:
     seed: int
     data_fingerprint: str
     flops: float
+    code: dict[str, str] = field(default_factory=dict)  # harness / method / dataset code hashes (benchmark.codehash)
 
     def describe(self) -> dict[str, Any]:
         """The record's `cell` object."""
@@ -110,6 +112,8 @@ class RunSettings:
     data_root: str | None = None
     precision: str | None = None  # fp32 | bf16 | auto; None: the suite's default
     command: str | None = None  # the command line, for the results folder's invocation log
+    merge: bool = False  # allow a run of another suite into a folder holding a suite's records
+    marks: dict[str, Any] = field(default_factory=dict)  # further JSON files the run writes under the lock
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -141,6 +145,7 @@ class WorkUnit:
     fail_fast: bool
     registrations: list[tuple[str, str, str, str]]  # (kind, name, module, qualname) of every plugin used
     env: dict[str, str] = field(default_factory=dict)
+    suite: str | None = None  # the suite of the run (stored in each record)
     owner: str | None = None  # `atomic.owner_tag()` of the dispatching run: its workers stop when it is gone
 
     @property

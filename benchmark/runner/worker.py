@@ -257,5 +257,7 @@ def build_record(work: WorkUnit, c: Cell, result: Any, timings: dict[str, Any], 
             "training_profile": training.describe() if training is not None else None,
             "test_predictions": test_predictions(result, data, split) if split is not None else None,
             "feature_health": health,
+            "code": dict(c.code),
+            "suite": work.suite,
         },
     )
