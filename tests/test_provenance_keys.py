@@ -93,6 +93,25 @@ def test_the_current_codes_records_beat_a_majority_of_older_harness_code(tmp_pat
     assert len(rs.dropped) == 10 and all("the current code's provenance" in why for _, why in rs.dropped)
 
 
+def test_a_later_record_of_other_plugin_code_cannot_push_a_rows_seeds_out(tmp_path: Path) -> None:
+    harness = codehash.harness_hash()
+    for seed in range(4):  # four seeds of one plugin code, then one later record of another
+        rec = _record("synthetic", "xsub", "cmc", "knn", seed, {"accuracy": 0.7}, key=f"{seed}" * 16,
+                      created=f"2026-01-0{seed + 1}T00:00:00+00:00")
+        rec["code_version"], rec["precision"] = "3", "bf16"
+        rec["code"] = {"harness": harness, "method": "old", "dataset": "d"}
+        _write(tmp_path, rec)
+    late = _record("synthetic", "xsub", "cmc", "knn", 4, {"accuracy": 0.1}, key="9" * 16,
+                   created="2027-01-01T00:00:00+00:00")
+    late["code_version"], late["precision"] = "3", "bf16"
+    late["code"] = {"harness": harness, "method": "other", "dataset": "d"}
+    _write(tmp_path, late)
+    rs = collect(tmp_path)
+    assert sorted(e.seed for e in rs.entries) == [0, 1, 2, 3]
+    ((name, why),) = rs.dropped
+    assert name == "9" * 16 + ".json" and "the code most of its records share" in why
+
+
 # -- item 2: keys follow the code -------------------------------------------------------------------
 def test_source_hash_ignores_comments_docstrings_and_layout_but_not_expressions(tmp_path: Path) -> None:
     f = tmp_path / "m.py"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,21 +188,49 @@ def _order(name: str, rec: dict[str, Any]) -> tuple:
     return (str(rec.get("created", "")), str(rec.get("key", "")), name)
 
 
+def _current_plugin_code(rec: dict[str, Any], memo: dict[tuple[str, str], tuple[str, str] | None]
+                         ) -> tuple[str, str] | None:
+    """The (method, dataset) plugin code hashes the current code gives a record's cell (None: a plugin of the
+    record is not registered here, so the current code cannot be told)."""
+    c = rec["cell"]
+    key = (str(c.get("method")), str(c.get("dataset")))
+    if key not in memo:
+        from benchmark.codehash import plugin_hash
+        from benchmark.registry import DATASETS, METHODS
+        memo[key] = ((plugin_hash(METHODS.get(key[0])), plugin_hash(DATASETS.get(key[1])))
+                     if key[0] in METHODS and key[1] in DATASETS else None)
+    return memo[key]
+
+
 def _row_code(items: list[tuple[str, dict[str, Any]]]) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]]]:
-    """Per row (variant and method config), the records of the plugin code of its newest record."""
+    """Per row (variant and method config), the records of one plugin code: the current plugins' code where some
+    record has it, else the code most of the row's records share (ties: the newest), never simply the newest."""
     rows: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
     for name, rec in items:
         c = rec["cell"]
         rows[canonical([c["variant"], c.get("method_cfg") or {}])].append((name, rec))
     kept, dropped = [], []
+    memo: dict[tuple[str, str], tuple[str, str] | None] = {}
     for row in rows.values():
-        newest = prov_rules.plugin_code(max(row, key=lambda p: _order(*p))[1])
+        codes = [prov_rules.plugin_code(rec) for _, rec in row]
+        if len(set(codes)) == 1:
+            kept.extend(row)
+            continue
+        current = {_current_plugin_code(rec, memo) for _, rec in row} - {None}
+        chosen = next((c for c in codes if c in current), None)
+        why = "the current plugins' code"
+        if chosen is None:
+            counts = Counter(codes)
+            top = max(counts.values())
+            chosen = prov_rules.plugin_code(max((p for p in row if counts[prov_rules.plugin_code(p[1])] == top),
+                                                key=lambda p: _order(*p))[1])
+            why = "the code most of its records share"
         for name, rec in row:
-            if prov_rules.plugin_code(rec) == newest:
+            if prov_rules.plugin_code(rec) == chosen:
                 kept.append((name, rec))
             else:
                 dropped.append((name, f"plugin code (method, dataset) {prov_rules.plugin_code(rec)}; its row uses "
-                                      f"the newest record's {newest}"))
+                                      f"{why}, {chosen}"))
     return kept, dropped
 
 
