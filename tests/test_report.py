@@ -327,10 +327,11 @@ def test_secondary_tables(report):
     assert groups == ["knn1"] * 4 + ["knn5"] * 4 + ["knn10"] * 4
     csv_text = (root / "leaderboard.csv").read_text(encoding="utf-8")
     assert csv_text.splitlines()[0] == ",".join(CSV_COLUMNS)
-    assert CSV_COLUMNS[-6:] == ["n_paired", "p_best", "delta_pct", "delta_low_pct", "delta_high_pct",
-                                "interval_scheme"] and "p_holm" not in CSV_COLUMNS
+    assert CSV_COLUMNS[-10:-4] == ["n_paired", "p_best", "delta_pct", "delta_low_pct", "delta_high_pct",
+                                   "interval_scheme"] and "p_holm" not in CSV_COLUMNS
+    assert CSV_COLUMNS[-4:] == ["params_m", "gflops_per_clip", "pretrain_min", "peak_mem_gib"]
     assert ("further,utd_mhad,xsub,retrieval,inertial,simclr[inertial],inertial/p@10,5,52.0000,1.5811,50.0368,"
-            "53.9632,false,,,,,,,\n" in csv_text)  # 7 empty fields after `best`
+            "53.9632,false,,,,,,,,,,,\n" in csv_text)  # 7 empty fields after `best`, 4 empty cost fields
     assert ("leaderboard,utd_mhad,xsub,paper_head,,cmc_cmkm,accuracy,5,97.2400,0.5595,96.5453,97.9347,true,"
             in csv_text)
     rows = {(r["section"], r["table"], r["method"], r["metric"]): r for r in csv.DictReader(io.StringIO(csv_text))}

@@ -266,6 +266,9 @@ class DatasetPlugin:
     how_to_obtain: ClassVar[str] = ""
     version: ClassVar[str] = "1"  # bump when reading logic changes: invalidates caches
     option_defaults: ClassVar[dict[str, Any]] = {}  # dataset-specific read options
+    # The protocol variants (table names, e.g. 'paper_head', 'semisup[per_class=1]') the report summarises first,
+    # in this order; presentation only (not part of any key). Empty: every table is summarised alike.
+    headline_protocols: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **options: Any) -> None:
         try:

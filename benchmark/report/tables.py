@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from tabulate import tabulate
 
-from benchmark.report import bootstrap, stats
+from benchmark.report import bootstrap, efficiency, stats
 from benchmark.report.entries import ResultSet
 from benchmark.report.leaderboard import (
     MAIN_GROUP,
@@ -178,14 +178,29 @@ def _pooled_note(rs: ResultSet, board: Leaderboard) -> str:
             if folds else "")
 
 
+def _with_efficiency(rs: ResultSet, board: Leaderboard, headers: list[str], rows: list[list[str]]
+                     ) -> tuple[list[str], list[list[str]]]:
+    """The board's headers and rows with the cost columns of benchmark.report.efficiency appended."""
+    eff = efficiency.table_efficiency(rs, board.dataset, board.split, board.table)
+    return (headers + list(efficiency.HEADERS),
+            [row + efficiency.cells(eff.get(label)) for row, (label, _) in zip(rows, board.rows)])
+
+
+def efficiency_note(rs: ResultSet, board: Leaderboard) -> str:
+    """What the cost columns mean and where they were measured."""
+    return ("encoder parameters; forward GFLOPs per clip (estimate); median pretraining wall time per seed; "
+            f"median peak memory per record; on {efficiency.devices(rs, board.dataset, board.split, board.table)}.")
+
+
 def leaderboard_markdown(rs: ResultSet, suite: str | None = None) -> str:
     """The whole leaderboard as one Markdown document: one section per table, then further metrics."""
     title = f"# Leaderboard: suite `{suite}`" if suite else "# Leaderboard"
     parts = [title, "", intro_line(rs), ""]
     for board in leaderboards(rs):
-        headers, rows = _board_rows(board, _md_value, lambda s: s)
+        headers, rows = _with_efficiency(rs, board, *_board_rows(board, _md_value, lambda s: s))
         parts += [f"## {table_title(board.dataset, board.split, board.table)}", "",
                   f"Main metric: {METRIC_TITLES.get(board.main_metric, board.main_metric)}.{_pooled_note(rs, board)}",
+                  f"Cost columns: {efficiency_note(rs, board)}",
                   "", _tab(headers, rows, "github"), ""]
     secondary = secondary_tables(rs)
     if secondary:
@@ -217,7 +232,7 @@ def leaderboard_latex(rs: ResultSet, suite: str | None = None) -> str:
 
 CSV_COLUMNS = ["section", "dataset", "split", "table", "group", "method", "metric", "n", "mean_pct", "std_pct",
                "ci_low_pct", "ci_high_pct", "best", "indistinguishable", "n_paired", "p_best", "delta_pct",
-               "delta_low_pct", "delta_high_pct", "interval_scheme"]
+               "delta_low_pct", "delta_high_pct", "interval_scheme", *efficiency.CSV_HEADERS]
 
 
 def _num(x: float | None, digits: int = 4) -> str:
@@ -234,6 +249,7 @@ def leaderboard_csv(rs: ResultSet) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     for board in leaderboards(rs):
+        eff = efficiency.table_efficiency(rs, board.dataset, board.split, board.table)
         for label, cells in board.rows:
             for m in board.metrics:
                 c = cells[m]
@@ -247,7 +263,7 @@ def leaderboard_csv(rs: ResultSet) -> str:
                             "" if b is None else _num(100 * b.delta),
                             "" if b is None or b.tied is None else _num(100 * b.delta_low),
                             "" if b is None or b.tied is None else _num(100 * b.delta_high),
-                            "" if b is None else b.scheme])
+                            "" if b is None else b.scheme, *efficiency.csv_cells(eff.get(label))])
     for table in secondary_tables(rs):
         for group, label, summaries in table.rows:
             for col in table.columns:
@@ -256,5 +272,5 @@ def leaderboard_csv(rs: ResultSet) -> str:
                 name = col if group == MAIN_GROUP else f"{group}/{col}"
                 w.writerow(["further", table.dataset, table.split, table.table, group, label, name,
                             *_summary_fields(summaries[col]), str((group, label, col) in table.best).lower(),
-                            "", "", "", "", "", "", ""])
+                            "", "", "", "", "", "", "", "", "", "", ""])
     return buf.getvalue()

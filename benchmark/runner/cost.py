@@ -30,10 +30,16 @@ def format_seconds(s: float) -> str:
 
 
 def fwd_flops(info: DatasetInfo, modalities: list[str]) -> float:
+    """Forward FLOPs per clip of the encoders of `modalities` on the dataset's shapes (estimate)."""
+    return clip_flops(info.layouts, info.shapes, modalities)
+
+
+def clip_flops(kinds: Mapping[str, str], shapes: Mapping[str, tuple[int, ...]], modalities: list[str]) -> float:
+    """Forward FLOPs per clip of the reference encoders of `modalities`, given each one's kind and (C, T[, J])."""
     total = 0.0
     for m in modalities:
-        base, t_ref, j_ref = _FWD_FLOPS.get(info.layouts.get(m, "inertial"), _FWD_FLOPS["inertial"])
-        shape = info.shapes.get(m, ())
+        base, t_ref, j_ref = _FWD_FLOPS.get(kinds.get(m, "inertial"), _FWD_FLOPS["inertial"])
+        shape = shapes.get(m, ())
         t = shape[1] if len(shape) > 1 else t_ref
         j = shape[2] if len(shape) > 2 else j_ref
         total += base * (t / t_ref) * (j / j_ref)
