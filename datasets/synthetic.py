@@ -52,6 +52,7 @@ class SyntheticDataset(DatasetPlugin):
     class_names: ClassVar[list[str]] = list(motion.CLASS_NAMES[:10])
     splits: ClassVar[dict[str, SplitSpec]] = {"xsub": xsub_split(8)}
     default_split = "xsub"
+    headline_protocols = ("paper_head", "linear", "semisup[per_class=1]", "finetune")  # as UTD-MHAD, whose shapes it has
     skeleton_norm = SkeletonNorm(anchor=2, scale_pair=(1, 2))
     how_to_obtain = "Nothing to obtain: the synthetic dataset is generated on the fly."
     version = "1"  # bump whenever the generator's output changes (invalidates cached preprocessing)
