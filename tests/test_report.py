@@ -365,10 +365,12 @@ def test_figures_written(report):
     root, written = report
     names = sorted(p.name for p in written if p.suffix == ".png" and not p.name.startswith("pairwise_"))
     pairwise = sorted(p.name for p in written if p.name.startswith("pairwise_"))
-    assert pairwise and all(n.replace("pairwise_", "bars_") in names or "semisup" in n for n in pairwise)
+    assert pairwise and all(n.replace("pairwise_", "intervals_") in names for n in pairwise)
     assert names == sorted([
-        "bars_mmact_xsub_paper_head.png", "bars_utd_mhad_xsub_knn.png", "bars_utd_mhad_xsub_paper_head.png",
-        "bars_utd_mhad_xsub_retrieval.png", "confusion_utd_mhad_xsub_paper_head_cmc.png",
+        "intervals_mmact_xsub_paper_head.png", "intervals_utd_mhad_xsub_knn.png",
+        "intervals_utd_mhad_xsub_paper_head.png", "intervals_utd_mhad_xsub_retrieval.png",
+        *(f"intervals_utd_mhad_xsub_semisup-per_class={b}.png" for b in (1, 2, 10)),
+        "confusion_utd_mhad_xsub_paper_head_cmc.png",
         "confusion_utd_mhad_xsub_paper_head_cmc_cmkm.png", "curve_utd_mhad_xsub_semisup_budget.png",
         "embedding_utd_mhad_xsub_knn.png", "retrieval_utd_mhad_xsub_retrieval.png"])
     for p in written:

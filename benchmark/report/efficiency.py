@@ -28,6 +28,8 @@ class Efficiency:
 
 HEADERS = ("Params (M)", "GFLOPs/clip", "Pretrain (min)", "Peak mem (GiB)")
 CSV_HEADERS = ("params_m", "gflops_per_clip", "pretrain_min", "peak_mem_gib")
+NOTE = ("Cost: encoder parameters; forward GFLOPs per clip (estimate from the encoders' shapes); median pretraining "
+        "wall time per seed (teachers not included); median peak memory per record (CPU: the worker's peak RSS).")
 
 
 def _median(values: list[float]) -> float:
@@ -78,6 +80,16 @@ def row_efficiency(entries: list[Entry]) -> Efficiency:
     return Efficiency(_median(params), _clip_gflops(entries[0]), _median(list(pretrain.values())), _median(mem))
 
 
+def split_efficiency(rs: ResultSet) -> dict[tuple[str, str], dict[str, Efficiency]]:
+    """{(dataset, split): {row label: Efficiency over all its records there}}, labels sorted."""
+    groups: dict[tuple[str, str], dict[str, list[Entry]]] = {}
+    for e in rs.entries:
+        if e.artifacts.get("folds"):  # a pooled family entry repeats its first fold's records
+            continue
+        groups.setdefault((e.dataset, e.split), {}).setdefault(e.label, []).append(e)
+    return {k: {lab: row_efficiency(v[lab]) for lab in sorted(v)} for k, v in sorted(groups.items())}
+
+
 def table_efficiency(rs: ResultSet, dataset: str, split: str, table: str) -> dict[str, Efficiency]:
     """{row label: Efficiency} of one table."""
     memo = ("efficiency", dataset, split, table)
@@ -108,10 +120,12 @@ def csv_cells(eff: Efficiency | None) -> list[str]:
                                                           eff.peak_mem_gb)]
 
 
-def devices(rs: ResultSet, dataset: str, split: str, table: str) -> str:
-    """The devices a table's records ran on, named ('cpu (Intel(R) Xeon(R) Processor)', 'cuda (NVIDIA H100)')."""
+def devices(rs: ResultSet, dataset: str, split: str, table: str | None = None) -> str:
+    """The devices a table's (or a split's) records ran on, named ('cpu (AMD EPYC)', 'cuda (NVIDIA H100)')."""
     names = set()
-    for e in rs.by_table().get((dataset, split, table), []):
+    ents = (rs.by_table().get((dataset, split, table), []) if table is not None
+            else [e for e in rs.entries if (e.dataset, e.split) == (dataset, split)])
+    for e in ents:
         dev = str(e.resources.get("device") or "?").split(":", 1)[0]
         model = e.resources.get("gpu") if dev == "cuda" else e.resources.get("cpu_model")
         names.add(f"{dev} ({model})" if model else dev)

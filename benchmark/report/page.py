@@ -39,7 +39,8 @@ border:1px solid #eee;vertical-align:top}.banner{background:#fde2e1;border:2px s
 margin:.5rem 0;font-weight:600}.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(280px,1fr));gap:.6rem}
 .card{border:1px solid #ccd;border-radius:6px;padding:.5rem .7rem;background:#fafbff;font-size:.85rem}
 .card .what{color:#555;font-size:.78rem}.card .answer{font-size:1rem;margin:.25rem 0}.card .set{margin:.2rem 0}
-table.others td,table.others th,table.md td,table.md th{text-align:left}details{margin:.4rem 0}summary{cursor:pointer;color:#124}
+table.others td,table.others th,table.md td,table.md th{text-align:left}details{margin:.4rem 0}
+summary{cursor:pointer;color:#124}
 .filters{position:sticky;top:0;background:#fff;padding:.3rem 0;border-bottom:1px solid #eee;font-size:.85rem;z-index:1}
 """
 

@@ -178,18 +178,21 @@ def _pooled_note(rs: ResultSet, board: Leaderboard) -> str:
             if folds else "")
 
 
-def _with_efficiency(rs: ResultSet, board: Leaderboard, headers: list[str], rows: list[list[str]]
-                     ) -> tuple[list[str], list[list[str]]]:
-    """The board's headers and rows with the cost columns of benchmark.report.efficiency appended."""
-    eff = efficiency.table_efficiency(rs, board.dataset, board.split, board.table)
-    return (headers + list(efficiency.HEADERS),
-            [row + efficiency.cells(eff.get(label)) for row, (label, _) in zip(rows, board.rows)])
+def _cost_sections(rs: ResultSet) -> list[str]:
+    """'## Cost per method': per (dataset, split), each row label's cost over all its records there."""
+    parts: list[str] = []
+    for (dataset, split), eff in efficiency.split_efficiency(rs).items():
+        if not parts:
+            parts += ["## Cost per method", ""]
+        rows = [[label] + efficiency.cells(e) for label, e in eff.items()]
+        parts += [f"### {dataset} / {split}", "", efficiency.NOTE + f" Device: {efficiency.devices(rs, dataset, split)}.",
+                  "", _tab(["Method", *efficiency.HEADERS], rows, "github"), ""]
+    return parts
 
 
 def efficiency_note(rs: ResultSet, board: Leaderboard) -> str:
     """What the cost columns mean and where they were measured."""
-    return ("encoder parameters; forward GFLOPs per clip (estimate); median pretraining wall time per seed; "
-            f"median peak memory per record; on {efficiency.devices(rs, board.dataset, board.split, board.table)}.")
+    return f"{efficiency.NOTE} Device: {efficiency.devices(rs, board.dataset, board.split, board.table)}."
 
 
 def leaderboard_markdown(rs: ResultSet, suite: str | None = None) -> str:
@@ -197,11 +200,11 @@ def leaderboard_markdown(rs: ResultSet, suite: str | None = None) -> str:
     title = f"# Leaderboard: suite `{suite}`" if suite else "# Leaderboard"
     parts = [title, "", intro_line(rs), ""]
     for board in leaderboards(rs):
-        headers, rows = _with_efficiency(rs, board, *_board_rows(board, _md_value, lambda s: s))
+        headers, rows = _board_rows(board, _md_value, lambda s: s)
         parts += [f"## {table_title(board.dataset, board.split, board.table)}", "",
                   f"Main metric: {METRIC_TITLES.get(board.main_metric, board.main_metric)}.{_pooled_note(rs, board)}",
-                  f"Cost columns: {efficiency_note(rs, board)}",
                   "", _tab(headers, rows, "github"), ""]
+    parts += _cost_sections(rs)
     secondary = secondary_tables(rs)
     if secondary:
         parts += ["## Further metrics", "", ("Mean ± std over seeds in %; **bold** = best mean of the column "
