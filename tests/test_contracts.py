@@ -153,11 +153,11 @@ def test_batch_size_above_the_training_set_is_capped_at_planning(fixtures, tmp_p
     assert summary.ok and summary.completed == 1
 
 
-# -- the README's dataset example -----------------------------------------------------------------------------
+# -- the dataset example of docs/datasets.md (linked from the README) ----------------------------------------
 def readme_dataset_example() -> str:
-    text = (REPO / "README.md").read_text()
+    text = (REPO / "docs" / "datasets.md").read_text()
     match = re.search(r"```python\n(# my_imu\.py\n.*?)```", text, re.S)
-    assert match, "README lost its 'Adding a dataset' example"
+    assert match, "docs/datasets.md lost its 'Adding a dataset' example"
     return match.group(1)
 
 
