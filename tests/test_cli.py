@@ -36,6 +36,21 @@ def test_list_shows_every_plugin_kind(capsys: pytest.CaptureFixture) -> None:
     assert "synthetic" in out and "generated on the fly" in out and "smoke  every method" in out
 
 
+def test_list_per_dataset_shows_its_variants_and_what_each_protocol_measures(capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["--list", "--datasets", "mmact"]) == 0
+    out = capsys.readouterr().out
+    variants = next(ln for ln in out.splitlines() if ln.strip().startswith("method variants"))
+    from benchmark.registry import DATASETS
+
+    mods = list(DATASETS.get("mmact").modalities)
+    assert all(f"simclr[{m}]" in variants for m in mods) and "cmc_cmkm" in variants
+    assert "utd_mhad " not in out and "suites:" not in out  # only the named dataset
+    line = next(ln for ln in out.splitlines() if ln.strip().startswith("missing_modality"))
+    assert "removed" in line or "absent" in line or "imputed" in line  # one line saying what it measures
+    assert cli.main(["--list", "--datasets", "nope"]) == 2
+    assert "unknown dataset 'nope'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args, message", [
     (["--suite", "nope"], "argument --suite: invalid choice: 'nope' (choose from"),
     (["--device", "tpu"], "invalid device 'tpu'; choose auto, cpu, cuda or cuda:N"),
