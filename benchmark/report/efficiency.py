@@ -47,7 +47,10 @@ def _clip_gflops(e: Entry) -> float:
     if not mods or not length or not specs or any(m not in specs for m in mods):
         return math.nan
     kinds = {m: specs[m][0] for m in mods}
-    shapes = {m: (specs[m][1], int(length)) + ((specs[m][2],) if specs[m][2] else ()) for m in mods}
+    shapes: dict[str, tuple[int, ...]] = {}
+    for m in mods:
+        joints = specs[m][2]
+        shapes[m] = (specs[m][1], int(length)) + ((joints,) if joints else ())
     return clip_flops(kinds, shapes, mods) / 1e9
 
 

@@ -78,8 +78,8 @@ def design(rs: ResultSet, board: Leaderboard) -> str:
     seeds = len({e.seed for e in ents})
     folds = sorted({f for e in ents for f in e.artifacts.get("folds", [])})
     text = f"{seeds} seed{'s' if seeds != 1 else ''}"
-    preds = [e.predictions for e in ents]
-    if ents and all(preds):
+    preds = [e.predictions for e in ents if e.predictions]
+    if ents and len(preds) == len(ents):
         subjects = {s for p in preds for s in ((p.get("groups") or {}).get("subject") or [])}
         clips = len(preds[0]["y_true"])
         if subjects:
