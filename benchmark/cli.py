@@ -187,7 +187,7 @@ def list_plugins(out: Callable[[str], None] = print, datasets: Sequence[str] | N
                 where = f"found in {cls().find(root)}"
             except DatasetError:
                 get = (f"python run_all.py --download {name}" if downloadable(name)
-                       else "not downloadable: see docs/ (e.g. docs/mmact.md)")
+                       else "not downloadable: see the dataset's page in docs/")
                 where = f"not found under {root} ({get}, or --data-root DIR)"
             except Exception as exc:
                 where = f"unavailable ({exc})"

@@ -61,7 +61,7 @@ def test_the_page_references_no_network_resource(page: Path) -> None:
     assert "commit " in text and "precision" in text and "seeds 0, 1" in text  # provenance per table
     for src in re.findall(r'src="([^"]+)"', text):
         assert (page / src).is_file(), src  # every image is a local figure
-    assert 'id="summary"' in text and 'id="banner-smoke"' in text and 'id="banner-synthetic"' in text
+    assert 'id="summary"' in text and 'id="banner-smoke"' in text and 'id="banner-generated"' in text
     assert 'id="synthetic-xsub-knn"' in text and 'id="t0"' not in text  # named anchors, not numbered ones
     assert all('loading="lazy"' in tag for tag in re.findall(r"<img [^>]+>", text))
 

@@ -2,7 +2,7 @@
 
 Everything is inline (CSS, ~50 lines of JavaScript that sort a table when its header is clicked and filter rows by
 modality and method family); the only other files it loads, lazily, are the PNGs of the `figures/` folder beside it.
-No network access, no `fetch`, no CDN. First a banner where the numbers mean little (smoke suite, synthetic data),
+No network access, no `fetch`, no CDN. First a banner where the numbers mean little (smoke suite, generated data),
 then the summary: per (dataset, split) the headline tables as cards (the rows that could be best, the best row's
 mean and interval, rows compared and the design), the other tables one line each. Then per table (stable anchors
 named after dataset, split and table) the leaderboard with cost columns, its provenance, an interval plot and the
@@ -215,9 +215,10 @@ def _banners(rs: ResultSet, suite: str | None) -> str:
                    "These numbers check that everything runs; they mean nothing about the methods.</div>")
     generated = sorted({e.dataset for e in rs.entries if summary.is_generated(e.dataset)})
     if generated:
-        out.append(f'<div class="banner" id="banner-synthetic">Synthetic data ({_esc(", ".join(generated))}): '
-                   "generated motions, not recordings of people. Rankings here say nothing about real activity "
-                   "recognition; get UTD-MHAD with <code>python run_all.py --download utd_mhad</code>.</div>")
+        out.append(f'<div class="banner" id="banner-generated">Generated data ({_esc(", ".join(generated))}): '
+                   "simulated motions, not recordings of people. Rankings here say nothing about real activity "
+                   "recognition; <code>python run_all.py --list</code> names the real datasets and how to get "
+                   "them.</div>")
     return "".join(out)
 
 

@@ -2,7 +2,7 @@
 best row's mean and interval, how many rows were compared and on what design; headline tables first.
 
 Which tables are headline is the dataset plugin's declaration (`DatasetPlugin.headline_protocols`); whether its
-data is generated (synthetic) is its `needs_root = False`. The report never names a dataset.
+data is generated (simulated) is its `needs_root = False`. The report never names a dataset.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class TableSummary:
 
 
 def anchor(dataset: str, split: str, table: str) -> str:
-    """A stable, readable HTML id for a table ('utd_mhad-xsub-semisup-per_class-1')."""
+    """A stable, readable HTML id for a table ('mydata-xsub-semisup-per_class-1')."""
     text = "-".join(re.sub(r"[^A-Za-z0-9_]+", "-", p).strip("-") for p in (dataset, split, table))
     return text.lower() or "table"
 
@@ -54,7 +54,7 @@ def headline_tables(dataset: str) -> tuple[str, ...]:
 
 
 def is_generated(dataset: str) -> bool:
-    """Whether the dataset's data is generated rather than read from recorded files (synthetic)."""
+    """Whether the dataset's data is generated rather than read from recorded files (simulated)."""
     plugin = _plugin(dataset)
     return plugin is not None and getattr(plugin, "needs_root", True) is False
 

@@ -277,9 +277,12 @@ def plan_suite(suite: Suite, results_dir: Path, *, data_root: str | None = None,
             infos[info.name if len(splits) == 1 else f"{info.name}/{info.split}"] = info
     if not infos and suite.skip_missing and suite.fallback_dataset and suite.fallback_dataset not in suite.datasets:
         add_fallback()  # none of the real datasets is here: the stand-in runs, and says so first
+        fetchable = [d for d in suite.datasets if downloadable(d)]
+        how = (f"python run_all.py --download {fetchable[0]} (then run this again)" if fetchable
+               else "python run_all.py --list says how to get each dataset")
         first = (f"NO REAL DATA HERE: the {suite.name} suite runs on the generated {suite.fallback_dataset} dataset "
                  f"at its stand-in schedule ({_stand_in(suite).shrink.describe()}); its numbers only show that everything "
-                 f"runs. For the real benchmark: python run_all.py --download utd_mhad (then run this again).")
+                 f"runs. For the real benchmark: {how}.")
         messages.append(first)
         log(first)
     for msg in skips:
