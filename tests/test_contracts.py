@@ -58,11 +58,14 @@ def test_checks_report_every_problem() -> None:
         default_split = "t"
         training = TrainingProfile(method_defaults={"simclr": {"temprature": 0.1}},
                                    augmentations={"acc": {"jitter": {}}})
+        headline_protocols = "linear"  # a string, not a tuple of names
+        stand_in_shrink = {"epochs": 3}  # not a Shrink field
 
     with pytest.raises(ContractError) as exc:
         check_dataset(BadData, load=False)
     text = str(exc.value)
     assert "unique names" in text and "`default_split` 't'" in text
+    assert "`headline_protocols` must be a tuple" in text and "`stand_in_shrink` must be a dict" in text
     assert "unknown key(s) ['temprature'] for method 'simclr'" in text and "unknown op 'jitter'" in text
 
 
