@@ -141,7 +141,7 @@ def _provenance(rs: ResultSet, board: Leaderboard) -> str:
     parts = [f"code version {p[0]}, {p[1]}, precision {p[2]}" for p in prov]
     commits = sorted({(e.commit or "unknown")[:10] for e in ents})
     return (f"records: {len(ents)}; seeds {', '.join(map(str, seeds))}; " + "; ".join(parts)
-            + f"; commit {', '.join(commits)}; cost columns: {tables.efficiency_note(rs, board)}")
+            + f"; commit {', '.join(commits)}. {tables.efficiency_note(rs, board)}")
 
 
 def _figures_for(names: Iterable[str], board: Leaderboard) -> list[str]:
@@ -168,6 +168,8 @@ def _answer(t: summary.TableSummary) -> str:
 
 
 def _set_text(t: summary.TableSummary) -> str:
+    if math.isnan(t.low):  # no interval for the best row: the design cannot compare rows
+        return f"{t.best} has the best mean; too few seeds to compare the rows" if t.best else "n/a"
     shown = ", ".join(t.best_set[:MAX_SET_SHOWN]) + (f", +{len(t.best_set) - MAX_SET_SHOWN} more"
                                                      if len(t.best_set) > MAX_SET_SHOWN else "")
     return f"{len(t.best_set)} of {t.n_rows}: {shown}" if t.best_set else "none (too little data)"
