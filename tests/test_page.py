@@ -175,3 +175,18 @@ def _has_playwright() -> bool:
     except ImportError:
         return False
     return True
+
+
+def test_the_retrieval_legend_names_every_panels_methods(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from matplotlib.figure import Figure
+
+    from benchmark.report.stats import Summary
+
+    seen: list[list[str]] = []
+    original = Figure.legend
+    monkeypatch.setattr(Figure, "legend", lambda self, handles, labels, **kw: (seen.append(list(labels)),
+                                                                              original(self, handles, labels, **kw))[1])
+    s = Summary(3, 0.5, 0.1, 0.4, 0.6)
+    views = {"inertial": {"simclr[inertial]": {1: s, 5: s}}, "skeleton": {"simclr[skeleton]": {1: s, 5: s}}}
+    plots.plot_precision_at_k(views, plots._palette(["simclr[inertial]", "simclr[skeleton]"]), "t", tmp_path / "r.png")
+    assert seen == [["simclr[inertial]", "simclr[skeleton]"]]

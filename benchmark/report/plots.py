@@ -175,8 +175,11 @@ def plot_precision_at_k(views: dict[str, dict[str, dict[int, Summary]]], colors:
             ax.set_visible(False)
         elif i % ncols == 0:
             ax.set_ylabel("precision@k (%)")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right center", fontsize=8, frameon=False)
+    legend: dict[str, object] = {}  # every panel's methods (a view may hold only one modality's variants)
+    for ax in axes[:len(names)]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    fig.legend(list(legend.values()), list(legend), loc="outside right center", fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=11)
     return _save(fig, path)
 
