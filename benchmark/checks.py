@@ -209,6 +209,12 @@ def check_dataset(cls: type[DatasetPlugin], root: str | None = None, load: bool 
     tr = declared if isinstance(declared, TrainingProfile) else TrainingProfile()
     if p.check(isinstance(declared, TrainingProfile), "`training` must be a TrainingProfile"):
         _check_profile(p, tr, mods or {}, REFERENCE_PIPELINES, Augmenter)
+    heads = getattr(cls, "headline_protocols", ())
+    p.check(isinstance(heads, (tuple, list)) and all(isinstance(h, str) and h for h in heads),
+            f"`headline_protocols` must be a tuple of protocol variant names (e.g. ('linear',)), got {heads!r}")
+    shrink = getattr(cls, "stand_in_shrink", {})
+    p.check(isinstance(shrink, dict) and set(shrink) <= {"epochs_scale", "epochs_cap", "batch_cap"},
+            f"`stand_in_shrink` must be a dict with keys among epochs_scale, epochs_cap, batch_cap, got {shrink!r}")
     plugin = p.attempt("instantiate with default options", lambda: cls(**options))
     if plugin is None or not load:
         p.raise_if_any()

@@ -148,8 +148,17 @@ def mark_folder_suite(results_dir: Path, name: str) -> None:
     mark_folder(results_dir, name)
 
 
-def list_plugins(out: Callable[[str], None] = print) -> None:
-    """Print every registered dataset, method (with kind and variants), protocol, backbone and suite."""
+def _known_datasets(names: list[str] | None) -> list[str] | None:
+    """The named datasets, each checked against the registry (a SuiteError naming an unknown one)."""
+    from benchmark.registry import DATASETS
+    from benchmark.suites import _known_names
+
+    return list(_known_names("dataset", names, DATASETS.names())) if names else None
+
+
+def list_plugins(out: Callable[[str], None] = print, datasets: Sequence[str] | None = None) -> None:
+    """Print every registered dataset (or the named ones) with its method variants and protocols (one line each
+    saying what it measures), then the backbones and suites."""
     from benchmark.contracts import DatasetError
     from benchmark.data import resolve_root
     from benchmark.registry import BACKBONES, DATASETS, METHODS, PROTOCOLS
@@ -158,7 +167,9 @@ def list_plugins(out: Callable[[str], None] = print) -> None:
 
     out("datasets:")
     root = resolve_root()
-    for name, cls in DATASETS.items():
+    names = list(datasets) if datasets else DATASETS.names()
+    for name in names:
+        cls = DATASETS.get(name)
         if not cls.needs_root:
             where = "generated on the fly"
         else:
@@ -166,7 +177,7 @@ def list_plugins(out: Callable[[str], None] = print) -> None:
                 where = f"found in {cls().find(root)}"
             except DatasetError:
                 get = (f"python run_all.py --download {name}" if downloadable(name)
-                       else "not downloadable: see the README's section on it")
+                       else "not downloadable: see the dataset's page in docs/")
                 where = f"not found under {root} ({get}, or --data-root DIR)"
             except Exception as exc:
                 where = f"unavailable ({exc})"
@@ -175,18 +186,44 @@ def list_plugins(out: Callable[[str], None] = print) -> None:
         fam = f" (families: {', '.join(families)})" if families else ""
         out(f"  {name:<12} modalities {mods}; splits {', '.join(cls.splits)}{fam}; main metric "
             f"{cls.training.main_metric}; {where}")
-    out("methods (kind: variants):")
-    for name, cls in METHODS.items():
-        out(f"  {name:<12} {cls.kind}: {', '.join(expand_method(name))}")
+        variants = [v for m in METHODS.names() for v in _variants_on(m, cls)]
+        out(f"    method variants ({len(variants)}): {', '.join(variants)}")
+        heads = tuple(getattr(cls, "headline_protocols", ()) or ())
+        if heads:
+            out(f"    headline protocols (summarised first on the page): {', '.join(heads)}")
     out("protocols (method kinds evaluated):")
-    for name, cls in PROTOCOLS.items():
-        out(f"  {name:<16} {', '.join(getattr(cls, 'kinds', ()))}")
+    for name, pcls in PROTOCOLS.items():
+        doc = (pcls.__doc__ or "").strip().splitlines()
+        out(f"  {name:<16} {', '.join(getattr(pcls, 'kinds', ()))}: {doc[0] if doc else ''}")
+    if datasets:
+        return
+    out("methods (kind: variants):")
+    for name, mcls in METHODS.items():
+        out(f"  {name:<12} {mcls.kind}: {', '.join(expand_method(name))}")
     out("backbones:")
     for name in BACKBONES.names():
         out(f"  {name}")
     out("suites:")
     for name, s in SUITES.items():
         out(f"  {name:<6} {s.description}")
+
+
+def _variants_on(method: str, dataset_cls: Any) -> list[str]:
+    """The variants of a method on a dataset plugin's declared modalities (none where it cannot run there)."""
+    from benchmark.contracts.method import DataInfo
+    from benchmark.registry import METHODS
+    from benchmark.suites import expand_method
+
+    shapes = {m: (s.channels, dataset_cls.training.length) + ((s.joints,) if s.joints else ())
+              for m, s in dataset_cls.modalities.items()}
+    groups = tuple(sorted({g for sp in dataset_cls.splits.values() for part in (sp.train, sp.val, sp.test)
+                           if isinstance(part, dict) for g in part}))
+    info = DataInfo(shapes=shapes, kinds={m: s.kind for m, s in dataset_cls.modalities.items()},
+                    num_classes=len(dataset_cls.class_names), training=dataset_cls.training,
+                    dataset=dataset_cls.name, groups=groups)
+    if METHODS.get(method).applicability(info) is not None:
+        return []
+    return expand_method(method, info)
 
 
 MIN_FREE_MB = 200  # records, checkpoints and figures of a suite need far less; below this a run stops first
@@ -301,7 +338,7 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             load_plugins()
             add_plugin_files(list(args.plugins))
         if args.list:
-            list_plugins()
+            list_plugins(datasets=_known_datasets(_names(args.datasets)))
             return EXIT_OK
         if args.download:
             from benchmark.download import download_dataset

@@ -253,7 +253,35 @@ def fit(
     return result
 
 
+class EpochLines:
+    """Epoch progress as a line every `every_s` seconds once a fit has run that long (workers of a run print to
+    one terminal, where several tqdm bars would overwrite each other); a fit shorter than that prints nothing."""
+
+    def __init__(self, desc: str, total: int, every_s: float) -> None:
+        self.desc, self.total, self.every_s = desc, total, every_s
+        self.n, self.t0, self.last = 0, time.perf_counter(), time.perf_counter()
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        now = time.perf_counter()
+        if now - self.last >= self.every_s:
+            self.last = now
+            elapsed = now - self.t0
+            left = elapsed / self.n * (self.total - self.n)
+            print(f"  {self.desc}: epoch {self.n}/{self.total}, {elapsed / 60:.1f} min, ~{left / 60:.1f} min left "
+                  f"(early stopping may end it sooner)", file=sys.stderr, flush=True)
+
+    def set_postfix(self, **_: Any) -> None:
+        """Nothing: the lines carry the epoch count only."""
+
+    def close(self) -> None:
+        """Nothing to clean up."""
+
+
 def _progress(cfg: TrainConfig):
+    every = os.environ.get("MMHAR_PROGRESS_S")  # set by the runner for its workers, unless the run is quiet
+    if every:
+        return EpochLines(cfg.desc or "fit", cfg.epochs, float(every))
     if cfg.quiet or os.environ.get("MMHAR_QUIET") == "1":
         return None
     from tqdm.auto import tqdm

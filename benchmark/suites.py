@@ -68,6 +68,20 @@ class Shrink:
             raise SuiteError(f"epochs scale must be a positive number, got {factor!r}")
         return replace(self, epochs_scale=self.epochs_scale * factor)
 
+    def shorter(self, other: Mapping[str, Any]) -> "Shrink":
+        """This shrink combined with another's fields (e.g. a dataset's `stand_in_shrink`): the shorter of each."""
+        try:
+            o = Shrink(**dict(other))
+        except TypeError as exc:
+            raise SuiteError(f"stand_in_shrink {dict(other)!r}: {exc}; valid keys: epochs_scale, epochs_cap, "
+                             f"batch_cap") from None
+
+        def low(a: int | None, b: int | None) -> int | None:
+            return b if a is None else a if b is None else min(a, b)
+
+        return Shrink(min(self.epochs_scale, o.epochs_scale), low(self.epochs_cap, o.epochs_cap),
+                      low(self.batch_cap, o.batch_cap))
+
     def describe(self) -> str:
         parts = [f"epochs x{self.epochs_scale:g}"]
         if self.epochs_cap is not None:

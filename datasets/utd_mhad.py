@@ -122,6 +122,7 @@ class UTDMHAD(DatasetPlugin):
            for k, (test, val, train) in enumerate(SUBJECT_FOLDS, start=1)},
     }
     default_split = "xsub"
+    headline_protocols = ("paper_head", "linear", "semisup[per_class=1]", "finetune")
     skeleton_norm = SkeletonNorm(anchor=2, scale_pair=(1, 2))  # spine; shoulder_center-spine distance
     version = "1"
     option_defaults: ClassVar[dict[str, Any]] = {

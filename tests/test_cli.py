@@ -36,6 +36,21 @@ def test_list_shows_every_plugin_kind(capsys: pytest.CaptureFixture) -> None:
     assert "synthetic" in out and "generated on the fly" in out and "smoke  every method" in out
 
 
+def test_list_per_dataset_shows_its_variants_and_what_each_protocol_measures(capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["--list", "--datasets", "mmact"]) == 0
+    out = capsys.readouterr().out
+    variants = next(ln for ln in out.splitlines() if ln.strip().startswith("method variants"))
+    from benchmark.registry import DATASETS
+
+    mods = list(DATASETS.get("mmact").modalities)
+    assert all(f"simclr[{m}]" in variants for m in mods) and "cmc_cmkm" in variants
+    assert "utd_mhad " not in out and "suites:" not in out  # only the named dataset
+    line = next(ln for ln in out.splitlines() if ln.strip().startswith("missing_modality"))
+    assert "removed" in line or "absent" in line or "imputed" in line  # one line saying what it measures
+    assert cli.main(["--list", "--datasets", "nope"]) == 2
+    assert "unknown dataset 'nope'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args, message", [
     (["--suite", "nope"], "argument --suite: invalid choice: 'nope' (choose from"),
     (["--device", "tpu"], "invalid device 'tpu'; choose auto, cpu, cuda or cuda:N"),
@@ -87,9 +102,29 @@ def test_full_suite_without_real_data_plans_the_synthetic_set_and_says_what_it_s
     out = capsys.readouterr()
     text = out.out + out.err
     assert "dataset synthetic, split xsub" in text
+    first = out.err.splitlines()[0]  # the first line says the data is synthetic and how to get the real set
+    assert first.startswith("NO REAL DATA HERE") and "synthetic" in first and "--download utd_mhad" in first
+    assert "stand-in schedule (epochs x0.03)" in first
+    assert "estimated wall time: synthetic ~" in out.out.splitlines()[1]  # up front, per dataset
     for name, how in (("utd_mhad", "python run_all.py --download utd_mhad"), ("mmact", "$MMHAR_DATA")):
         line = next(ln for ln in text.splitlines() if ln.startswith(f"skipped {name}:"))
         assert how in line
+
+
+def test_the_synthetic_stand_in_runs_at_its_declared_schedule_and_only_in_place_of_real_data(tmp_path: Path) -> None:
+    from benchmark.registry import DATASETS
+    from benchmark.runner import plan_suite
+    from benchmark.suites import get_suite, narrow
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    full = narrow(get_suite("full"), methods=["cmc"], protocols=["knn"], seeds=[0])
+    stand_in = plan_suite(full, tmp_path / "a", data_root=str(empty), device="cpu")
+    named = plan_suite(narrow(full, datasets=["synthetic"]), tmp_path / "b", data_root=str(empty), device="cpu")
+    assert list(stand_in.datasets) == list(named.datasets) == ["synthetic"]
+    scale = DATASETS.get("synthetic").stand_in_shrink["epochs_scale"]
+    (a,), (b,) = stand_in.units.values(), named.units.values()
+    assert a.resolved["epochs"] == max(1, round(b.resolved["epochs"] * scale)) < b.resolved["epochs"]
 
 
 def test_missing_real_data_says_how_to_get_it(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -195,3 +230,15 @@ def test_run_all_entry_point_help() -> None:
                 "--data-root", "--device", "--jobs", "--backend", "--scheduler", "--dry-run", "--report-only",
                 "--download", "--quiet"):
         assert opt in out.stdout
+
+
+def test_with_real_data_the_full_suite_leaves_synthetic_out_unless_named(tmp_path: Path, utd_root: Path) -> None:
+    from benchmark.runner import plan_suite
+    from benchmark.suites import get_suite, narrow
+
+    full = narrow(get_suite("full"), methods=["cmc"], protocols=["knn"], seeds=[0])
+    real = plan_suite(full, tmp_path / "a", data_root=str(utd_root), device="cpu")
+    assert list(real.datasets) == ["utd_mhad"] and not any(m.startswith("NO REAL DATA") for m in real.messages)
+    both = plan_suite(narrow(full, datasets=["utd_mhad", "synthetic"]), tmp_path / "b", data_root=str(utd_root),
+                      device="cpu")
+    assert sorted(both.datasets) == ["synthetic", "utd_mhad"]

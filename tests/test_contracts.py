@@ -58,11 +58,14 @@ def test_checks_report_every_problem() -> None:
         default_split = "t"
         training = TrainingProfile(method_defaults={"simclr": {"temprature": 0.1}},
                                    augmentations={"acc": {"jitter": {}}})
+        headline_protocols = "linear"  # a string, not a tuple of names
+        stand_in_shrink = {"epochs": 3}  # not a Shrink field
 
     with pytest.raises(ContractError) as exc:
         check_dataset(BadData, load=False)
     text = str(exc.value)
     assert "unique names" in text and "`default_split` 't'" in text
+    assert "`headline_protocols` must be a tuple" in text and "`stand_in_shrink` must be a dict" in text
     assert "unknown key(s) ['temprature'] for method 'simclr'" in text and "unknown op 'jitter'" in text
 
 
@@ -153,11 +156,11 @@ def test_batch_size_above_the_training_set_is_capped_at_planning(fixtures, tmp_p
     assert summary.ok and summary.completed == 1
 
 
-# -- the README's dataset example -----------------------------------------------------------------------------
+# -- the dataset example of docs/datasets.md (linked from the README) ----------------------------------------
 def readme_dataset_example() -> str:
-    text = (REPO / "README.md").read_text()
+    text = (REPO / "docs" / "datasets.md").read_text()
     match = re.search(r"```python\n(# my_imu\.py\n.*?)```", text, re.S)
-    assert match, "README lost its 'Adding a dataset' example"
+    assert match, "docs/datasets.md lost its 'Adding a dataset' example"
     return match.group(1)
 
 

@@ -327,10 +327,11 @@ def test_secondary_tables(report):
     assert groups == ["knn1"] * 4 + ["knn5"] * 4 + ["knn10"] * 4
     csv_text = (root / "leaderboard.csv").read_text(encoding="utf-8")
     assert csv_text.splitlines()[0] == ",".join(CSV_COLUMNS)
-    assert CSV_COLUMNS[-6:] == ["n_paired", "p_best", "delta_pct", "delta_low_pct", "delta_high_pct",
-                                "interval_scheme"] and "p_holm" not in CSV_COLUMNS
+    assert CSV_COLUMNS[-10:-4] == ["n_paired", "p_best", "delta_pct", "delta_low_pct", "delta_high_pct",
+                                   "interval_scheme"] and "p_holm" not in CSV_COLUMNS
+    assert CSV_COLUMNS[-4:] == ["params_m", "gflops_per_clip", "pretrain_min", "peak_mem_gib"]
     assert ("further,utd_mhad,xsub,retrieval,inertial,simclr[inertial],inertial/p@10,5,52.0000,1.5811,50.0368,"
-            "53.9632,false,,,,,,,\n" in csv_text)  # 7 empty fields after `best`
+            "53.9632,false,,,,,,,,,,,\n" in csv_text)  # 7 empty fields after `best`, 4 empty cost fields
     assert ("leaderboard,utd_mhad,xsub,paper_head,,cmc_cmkm,accuracy,5,97.2400,0.5595,96.5453,97.9347,true,"
             in csv_text)
     rows = {(r["section"], r["table"], r["method"], r["metric"]): r for r in csv.DictReader(io.StringIO(csv_text))}
@@ -364,10 +365,12 @@ def test_figures_written(report):
     root, written = report
     names = sorted(p.name for p in written if p.suffix == ".png" and not p.name.startswith("pairwise_"))
     pairwise = sorted(p.name for p in written if p.name.startswith("pairwise_"))
-    assert pairwise and all(n.replace("pairwise_", "bars_") in names or "semisup" in n for n in pairwise)
+    assert pairwise and all(n.replace("pairwise_", "intervals_") in names for n in pairwise)
     assert names == sorted([
-        "bars_mmact_xsub_paper_head.png", "bars_utd_mhad_xsub_knn.png", "bars_utd_mhad_xsub_paper_head.png",
-        "bars_utd_mhad_xsub_retrieval.png", "confusion_utd_mhad_xsub_paper_head_cmc.png",
+        "intervals_mmact_xsub_paper_head.png", "intervals_utd_mhad_xsub_knn.png",
+        "intervals_utd_mhad_xsub_paper_head.png", "intervals_utd_mhad_xsub_retrieval.png",
+        *(f"intervals_utd_mhad_xsub_semisup-per_class={b}.png" for b in (1, 2, 10)),
+        "confusion_utd_mhad_xsub_paper_head_cmc.png",
         "confusion_utd_mhad_xsub_paper_head_cmc_cmkm.png", "curve_utd_mhad_xsub_semisup_budget.png",
         "embedding_utd_mhad_xsub_knn.png", "retrieval_utd_mhad_xsub_retrieval.png"])
     for p in written:

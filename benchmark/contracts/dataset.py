@@ -266,6 +266,13 @@ class DatasetPlugin:
     how_to_obtain: ClassVar[str] = ""
     version: ClassVar[str] = "1"  # bump when reading logic changes: invalidates caches
     option_defaults: ClassVar[dict[str, Any]] = {}  # dataset-specific read options
+    # The protocol variants (table names, e.g. 'paper_head', 'semisup[per_class=1]') the report summarises first,
+    # in this order; presentation only (not part of any key). Empty: every table is summarised alike.
+    headline_protocols: ClassVar[tuple[str, ...]] = ()
+    # How suites shorten their schedules when this dataset stands in for absent real data (a suite's fallback):
+    # Shrink fields (epochs_scale, epochs_cap, batch_cap), combined with the suite's own by taking the shorter.
+    # A plugin attribute, not part of the TrainingProfile, whose description is part of every data key.
+    stand_in_shrink: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **options: Any) -> None:
         try:

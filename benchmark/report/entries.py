@@ -59,6 +59,7 @@ class Entry:
     provenance: tuple[str, ...] = ()  # code version, device type, precision, data fingerprint (`provenance`)
     commit: str | None = None  # the git commit the record was produced at (None: unknown)
     health: dict[str, Any] = field(default_factory=dict)  # the record's `feature_health` per encoder ({} if none)
+    resources: dict[str, Any] = field(default_factory=dict)  # params, timings, memory, device (`_resources`)
 
 
 @dataclass
@@ -281,6 +282,16 @@ def _suite_of(rec: dict[str, Any], suites: list[str]) -> str | None:
     return str(rec.get("suite") or suites[0])
 
 
+def _resources(rec: dict[str, Any]) -> dict[str, Any]:
+    """What a record says about its cost (benchmark.report.efficiency reads it)."""
+    timings, params = rec.get("timings") or {}, rec.get("params") or {}
+    return {"encoders": dict(params.get("encoders") or {}), "pretrain_key": (rec.get("pretrain") or {}).get("key"),
+            "pretrain_s": timings.get("pretrain_s"), "peak_memory_mb": rec.get("peak_memory_mb"),
+            "device": rec.get("device"), "cpu_model": (rec.get("cpu") or {}).get("model"),
+            "gpu": (rec.get("versions") or {}).get("gpu"),
+            "length": (rec.get("training_profile") or {}).get("length")}
+
+
 def collect(results_dir: Path, allow_mixed: bool = False) -> ResultSet:
     """Load, validate and de-duplicate the records of a results folder (see the module docstring)."""
     from benchmark.runner.folder_mark import folder_suites
@@ -322,6 +333,7 @@ def collect(results_dir: Path, allow_mixed: bool = False) -> ResultSet:
             method_cfg=dict(c.get("method_cfg") or {}),
             predictions=rec.get("test_predictions") or None, provenance=provenance(rec),
             commit=(rec.get("git") or {}).get("commit"), health=dict(rec.get("feature_health") or {}),
+            resources=_resources(rec),
         ))
     from benchmark.report.folds import family_entries
 

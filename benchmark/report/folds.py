@@ -78,5 +78,6 @@ def family_entries(entries: list[Entry], allow_mixed: bool = False) -> tuple[lis
             variant=first.variant, label=first.label, protocol=first.protocol,
             protocol_variant=first.protocol_variant, table=first.table, protocol_cfg=first.protocol_cfg, seed=seed,
             metrics=metrics, per_class={}, artifacts={"folds": sorted(by_split)}, main_metric=first.main_metric,
-            method_cfg=first.method_cfg, predictions=preds, provenance=first.provenance, commit=first.commit))
+            method_cfg=first.method_cfg, predictions=preds, provenance=first.provenance, commit=first.commit,
+            resources=first.resources))  # cost as on the first fold
     return out, unpooled

@@ -1,5 +1,5 @@
-"""Figures of a results folder (seaborn style, PNG): curves over a swept budget, bar charts, pairwise
-P(A > B) heat maps from the paired bootstrap, seed-averaged
+"""Figures of a results folder (seaborn style, PNG): curves over a swept budget, interval plots (one per table),
+pairwise P(A > B) heat maps from the paired bootstrap (few rows only), seed-averaged
 confusion matrices, retrieval precision@k and 2-D embedding maps.
 
 Figures are drawn on standalone `matplotlib.figure.Figure` objects with the Agg canvas (no pyplot state,
@@ -23,6 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from benchmark.report import entries, figure_data, leaderboard
+from benchmark.report.best_set import best_set
 from benchmark.report.stats import Summary
 
 DPI = 110
@@ -98,25 +99,40 @@ def plot_sweep(sweep: figure_data.Sweep, colors: dict[str, tuple], path: Path) -
     return _save(fig, path)
 
 
-def plot_bars(board: leaderboard.Leaderboard, colors: dict[str, tuple], path: Path) -> Path:
-    """Main metric per method as horizontal bars with 95% t-CI whiskers, best on top."""
-    labels = [lab for lab, cells in board.rows if cells[board.main_metric].summary.n > 0]
-    sums = [dict(board.rows)[lab][board.main_metric].summary for lab in labels]
-    fig = _new_figure(6.4, max(2.6, 1.4 + 0.42 * len(labels)))
+INTERVAL_LABEL_PT = 9.0  # tick-label size of the interval plot (13.75 px at DPI 110, shown at natural size)
+INTERVAL_ROW_IN = 0.2  # inches per row (22 px): a 33-row table stays a ~7.5-inch figure with readable labels
+PAIRWISE_MAX_ROWS = 12  # a heat map of more rows has unreadable labels and cells: drawn for the best set instead
+
+
+def plot_intervals(board: leaderboard.Leaderboard, best_set: set[str], path: Path) -> Path:
+    """Main metric per row: mean (dot) and 95% interval (line), rows sorted best first, best set shaded; the axis
+    spans the intervals (not 0-100), so close rows stay apart."""
+    rows = [(lab, cells[board.main_metric].summary) for lab, cells in board.rows
+            if cells[board.main_metric].summary.n > 0]
+    fig = _new_figure(7.2, 0.9 + INTERVAL_ROW_IN * max(len(rows), 2))
     ax = fig.subplots()
-    means = [100 * s.mean for s in sums]
-    sns.barplot(x=means, y=labels, hue=labels, palette=[colors[lab] for lab in labels], ax=ax,
-                orient="h", legend=False, errorbar=None)
-    lo = [m - _band(s)[0] for m, s in zip(means, sums)]
-    hi = [_band(s)[1] - m for m, s in zip(means, sums)]
-    ax.errorbar(means, range(len(labels)), xerr=[lo, hi], fmt="none", ecolor="black", capsize=3, linewidth=1)
-    for i, (m, s) in enumerate(zip(means, sums)):
-        ax.text(max(m, _band(s)[1]) + 1.0, i, f"{m:.2f} (n={s.n})", va="center", ha="left", fontsize=8)
-    ax.set_xlim(0, 122)  # room for the value labels right of the bars
-    ax.set_xticks(range(0, 101, 20))
-    ax.set_xlabel(f"{board.main_metric} (%) - mean, 95% CI")
-    ax.set_ylabel("")
-    ax.set_title(_title(board.dataset, board.split, board.table))
+    lows, highs = [], []
+    for i, (lab, s) in enumerate(rows):
+        lo, hi = _band(s)
+        if math.isnan(s.ci_low):
+            lo = hi = 100 * s.mean
+        lows.append(lo)
+        highs.append(hi)
+        if lab in best_set:
+            ax.axhspan(i - 0.5, i + 0.5, color="#fff3c4", zorder=0, linewidth=0)
+        ax.plot([lo, hi], [i, i], color="#3b6ea8", linewidth=2, solid_capstyle="butt", zorder=2)
+        ax.plot([100 * s.mean], [i], "o", color="#1d3557", markersize=4.5, zorder=3)
+    if rows:
+        span = max(max(highs) - min(lows), 1.0)
+        ax.set_xlim(max(0.0, min(lows) - 0.06 * span), min(100.0, max(highs) + 0.06 * span))
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([f"{lab}  {100 * s.mean:.1f}" for lab, s in rows])
+    ax.tick_params(axis="y", labelsize=INTERVAL_LABEL_PT, length=0)
+    ax.tick_params(axis="x", labelsize=INTERVAL_LABEL_PT)
+    ax.grid(axis="y", visible=False)
+    ax.set_xlabel(f"{board.main_metric} (%): mean and 95% interval; shaded: could be best", fontsize=INTERVAL_LABEL_PT)
+    ax.set_title(_title(board.dataset, board.split, board.table), fontsize=INTERVAL_LABEL_PT + 1)
     return _save(fig, path)
 
 
@@ -159,8 +175,11 @@ def plot_precision_at_k(views: dict[str, dict[str, dict[int, Summary]]], colors:
             ax.set_visible(False)
         elif i % ncols == 0:
             ax.set_ylabel("precision@k (%)")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right center", fontsize=8, frameon=False)
+    legend: dict[str, object] = {}  # every panel's methods (a view may hold only one modality's variants)
+    for ax in axes[:len(names)]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    fig.legend(list(legend.values()), list(legend), loc="outside right center", fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=11)
     return _save(fig, path)
 
@@ -196,9 +215,11 @@ def plot_embeddings(maps: dict[str, tuple[np.ndarray, list, int]], title: str, p
 # ----------------------------------------------------------------------------------------------------
 # All figures of a results set
 # ----------------------------------------------------------------------------------------------------
-def plot_pairwise(board: leaderboard.Leaderboard, probs: dict[tuple[str, str], float], path: Path) -> Path:
-    """Heat map of P(row > column) from the paired bootstrap, rows and columns in leaderboard order."""
-    labels = [lab for lab, _ in board.rows]
+def plot_pairwise(board: leaderboard.Leaderboard, probs: dict[tuple[str, str], float], path: Path,
+                  labels: list[str] | None = None) -> Path:
+    """Heat map of P(row > column) from the paired bootstrap, rows and columns in leaderboard order (all rows, or
+    `labels` only)."""
+    labels = labels if labels is not None else [lab for lab, _ in board.rows]
     mat = np.array([[math.nan if a == b else probs.get((a, b), math.nan) for b in labels] for a in labels])
     side = 1.2 + 0.55 * len(labels)
     fig = _new_figure(side + 1.5, side)
@@ -226,17 +247,18 @@ def plot_all(rs: entries.ResultSet, fig_dir: Path) -> list[Path]:
             name = slug("curve", sw.dataset, sw.split, sw.protocol, sw.key) + ".png"
             written.append(plot_sweep(sw, colors, fig_dir / name))
         for board in leaderboard.leaderboards(rs):
-            if (board.dataset, board.split, board.table) in swept:
-                continue
-            name = slug("bars", board.dataset, board.split, board.table) + ".png"
-            written.append(plot_bars(board, colors, fig_dir / name))
+            name = slug("intervals", board.dataset, board.split, board.table) + ".png"
+            written.append(plot_intervals(board, best_set(board), fig_dir / name))
         for board in leaderboard.leaderboards(rs):
-            if len(board.rows) < 2:
+            labels = [lab for lab, _ in board.rows]
+            if len(labels) > PAIRWISE_MAX_ROWS:  # legible only for a few rows: the best set's, when it is small
+                labels = [lab for lab in labels if lab in best_set(board)]
+            if not 2 <= len(labels) <= PAIRWISE_MAX_ROWS:
                 continue
             probs = leaderboard.pairwise(rs, board)
             if any(not math.isnan(v) for v in probs.values()):
                 name = slug("pairwise", board.dataset, board.split, board.table) + ".png"
-                written.append(plot_pairwise(board, probs, fig_dir / name))
+                written.append(plot_pairwise(board, probs, fig_dir / name, labels))
         heads = {e.table for e in rs.entries if e.protocol in CONFUSION_PROTOCOLS}
         for (dataset, split, table, label), (mat, names, n) in figure_data.mean_confusions(rs, heads).items():
             if (dataset, split, table) in swept:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from tabulate import tabulate
 
-from benchmark.report import bootstrap, stats
+from benchmark.report import bootstrap, efficiency, stats
 from benchmark.report.anchor import section as anchor_section
 from benchmark.report.entries import ResultSet
 from benchmark.report.leaderboard import (
@@ -179,6 +179,23 @@ def _pooled_note(rs: ResultSet, board: Leaderboard) -> str:
             if folds else "")
 
 
+def _cost_sections(rs: ResultSet) -> list[str]:
+    """'## Cost per method': per (dataset, split), each row label's cost over all its records there."""
+    parts: list[str] = []
+    for (dataset, split), eff in efficiency.split_efficiency(rs).items():
+        if not parts:
+            parts += ["## Cost per method", ""]
+        rows = [[label] + efficiency.cells(e) for label, e in eff.items()]
+        parts += [f"### {dataset} / {split}", "", efficiency.NOTE + f" Device: {efficiency.devices(rs, dataset, split)}.",
+                  "", _tab(["Method", *efficiency.HEADERS], rows, "github"), ""]
+    return parts
+
+
+def efficiency_note(rs: ResultSet, board: Leaderboard) -> str:
+    """What the cost columns mean and where they were measured."""
+    return f"{efficiency.NOTE} Device: {efficiency.devices(rs, board.dataset, board.split, board.table)}."
+
+
 def leaderboard_markdown(rs: ResultSet, suite: str | None = None) -> str:
     """The whole leaderboard as one Markdown document: one section per table, then further metrics."""
     title = f"# Leaderboard: suite `{suite}`" if suite else "# Leaderboard"
@@ -189,6 +206,7 @@ def leaderboard_markdown(rs: ResultSet, suite: str | None = None) -> str:
                   f"Main metric: {METRIC_TITLES.get(board.main_metric, board.main_metric)}.{_pooled_note(rs, board)}",
                   "", _tab(headers, rows, "github"), ""]
     parts += anchor_section(rs)  # your rows against a folder's baselines (empty without baselines)
+    parts += _cost_sections(rs)
     secondary = secondary_tables(rs)
     if secondary:
         parts += ["## Further metrics", "", ("Mean ± std over seeds in %; **bold** = best mean of the column "
@@ -219,7 +237,7 @@ def leaderboard_latex(rs: ResultSet, suite: str | None = None) -> str:
 
 CSV_COLUMNS = ["section", "dataset", "split", "table", "group", "method", "metric", "n", "mean_pct", "std_pct",
                "ci_low_pct", "ci_high_pct", "best", "indistinguishable", "n_paired", "p_best", "delta_pct",
-               "delta_low_pct", "delta_high_pct", "interval_scheme"]
+               "delta_low_pct", "delta_high_pct", "interval_scheme", *efficiency.CSV_HEADERS]
 
 
 def _num(x: float | None, digits: int = 4) -> str:
@@ -236,6 +254,7 @@ def leaderboard_csv(rs: ResultSet) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     for board in leaderboards(rs):
+        eff = efficiency.table_efficiency(rs, board.dataset, board.split, board.table)
         for label, cells in board.rows:
             for m in board.metrics:
                 c = cells[m]
@@ -249,7 +268,7 @@ def leaderboard_csv(rs: ResultSet) -> str:
                             "" if b is None else _num(100 * b.delta),
                             "" if b is None or b.tied is None else _num(100 * b.delta_low),
                             "" if b is None or b.tied is None else _num(100 * b.delta_high),
-                            "" if b is None else b.scheme])
+                            "" if b is None else b.scheme, *efficiency.csv_cells(eff.get(label))])
     for table in secondary_tables(rs):
         for group, label, summaries in table.rows:
             for col in table.columns:
@@ -258,5 +277,5 @@ def leaderboard_csv(rs: ResultSet) -> str:
                 name = col if group == MAIN_GROUP else f"{group}/{col}"
                 w.writerow(["further", table.dataset, table.split, table.table, group, label, name,
                             *_summary_fields(summaries[col]), str((group, label, col) in table.best).lower(),
-                            "", "", "", "", "", "", ""])
+                            "", "", "", "", "", "", "", "", "", "", ""])
     return buf.getvalue()

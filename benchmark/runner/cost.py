@@ -30,10 +30,16 @@ def format_seconds(s: float) -> str:
 
 
 def fwd_flops(info: DatasetInfo, modalities: list[str]) -> float:
+    """Forward FLOPs per clip of the encoders of `modalities` on the dataset's shapes (estimate)."""
+    return clip_flops(info.layouts, info.shapes, modalities)
+
+
+def clip_flops(kinds: Mapping[str, str], shapes: Mapping[str, tuple[int, ...]], modalities: list[str]) -> float:
+    """Forward FLOPs per clip of the reference encoders of `modalities`, given each one's kind and (C, T[, J])."""
     total = 0.0
     for m in modalities:
-        base, t_ref, j_ref = _FWD_FLOPS.get(info.layouts.get(m, "inertial"), _FWD_FLOPS["inertial"])
-        shape = info.shapes.get(m, ())
+        base, t_ref, j_ref = _FWD_FLOPS.get(kinds.get(m, "inertial"), _FWD_FLOPS["inertial"])
+        shape = shapes.get(m, ())
         t = shape[1] if len(shape) > 1 else t_ref
         j = shape[2] if len(shape) > 2 else j_ref
         total += base * (t / t_ref) * (j / j_ref)
@@ -174,6 +180,29 @@ def estimate_seconds(plan: "Plan", device: str, workers: int = 1,
     on this machine; other units use FLOP rates from past records (timed inside their worker), else a rough
     default. The work divides by the number of workers, but never below the longest single unit.
     """
+    per_unit, source = unit_seconds(plan, device, step_times)
+    return wall_seconds(per_unit.values(), workers), source
+
+
+def wall_seconds(unit_secs: Any, workers: int) -> float:
+    """Wall time of work units (each: its pretraining, then its cells) spread over `workers`."""
+    secs = list(unit_secs)
+    return max(sum(secs) / max(1, workers), max(secs, default=0.0))
+
+
+def estimate_by_dataset(plan: "Plan", device: str, workers: int = 1,
+                        step_times: Mapping[str, float] | None = None) -> dict[str, float]:
+    """{dataset: estimated wall time of its remaining work} (each dataset as if it ran alone)."""
+    per_unit, _ = unit_seconds(plan, device, step_times)
+    groups: dict[str, list[float]] = {}
+    for k, secs in per_unit.items():
+        groups.setdefault(plan.units[k].dataset, []).append(secs)
+    return {d: wall_seconds(v, workers) for d, v in groups.items()}
+
+
+def unit_seconds(plan: "Plan", device: str, step_times: Mapping[str, float] | None = None
+                 ) -> tuple[dict[str, float], str]:
+    """{unit key: seconds of its pretraining and its remaining cells} and the rates' source."""
     from benchmark import rates
 
     records = store.scan_records(plan.results_dir)[0]  # read once for the three calibrations below
@@ -219,5 +248,5 @@ def estimate_seconds(plan: "Plan", device: str, workers: int = 1,
         source = (f"{n_past[0]} unit(s) and {n_past[1]} cell(s) timed by past records of the same configuration "
                   f"(another seed); {source}")
     # one unit (its pretraining, then its cells) runs in one worker: the longest bounds the wall time
-    return max(sum(per_unit.values()) / max(1, workers), max(per_unit.values(), default=0.0)), source
+    return per_unit, source
 

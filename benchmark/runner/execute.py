@@ -7,6 +7,7 @@ records. A killed run loses at most the cells in flight (records and checkpoints
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -48,6 +49,9 @@ def _registration(kind: str, name: str, obj: Any) -> tuple[str, str, str, str]:
     return (kind, name, obj.__module__, obj.__qualname__)
 
 
+EPOCH_LINE_S = 60.0
+
+
 def work_unit(plan: Plan, unit_key: str, cells: list[Cell], settings: RunSettings) -> WorkUnit:
     """Everything a worker needs for one pretrain unit and its cells."""
     chain: dict[str, Any] = {}
@@ -67,6 +71,8 @@ def work_unit(plan: Plan, unit_key: str, cells: list[Cell], settings: RunSetting
            if k in os.environ}
     env["MMHAR_RESULTS"] = str(plan.results_dir.resolve())
     env["MMHAR_QUIET"] = "1"
+    if not settings.quiet:  # workers: a line when a unit starts, and epoch lines for fits longer than a minute
+        env.update(MMHAR_PROGRESS_S=str(EPOCH_LINE_S), MMHAR_UNIT_LINES="1")
     return WorkUnit(
         unit=unit_key, units=chain, cells=list(cells), results_dir=str(plan.results_dir.resolve()),
         data_root=getattr(plan.dataset_of(unit.dataset, unit.split), "root", None) or settings.data_root,
@@ -115,9 +121,10 @@ def _execute(plan: Plan, settings: RunSettings, *, log: Callable[[str], None] | 
         by_unit.setdefault(c.pretrain_key, []).append(c)
     total_cost = sum(plan.units[k].flops for k in plan.needed_units() if k not in plan.cached) + \
         sum(c.flops for c in todo)
-    progress = _Progress(len(todo), total_cost, log)
     log(f"running {len(todo)} of {len(plan.cells)} cells ({len(plan.needed_units())} pretrain units) on "
         f"{settings.device} ({plan.numerics}) with backend {settings.backend}, jobs {settings.jobs}")
+    progress = _Progress(len(todo), total_cost, log, plan.estimate_seconds(settings.device, max(1, settings.jobs))[0],
+                         bar=not settings.quiet)
     failed_units: dict[str, str] = {}  # unit key -> its error
     t0 = time.perf_counter()
     reported: set[str] = set()
@@ -225,24 +232,58 @@ def _stderr(msg: str) -> None:
 
 
 class _Progress:
-    """Cells done / total and an estimated time left (cost-weighted), as log lines."""
+    """Cells done / total with a time left, as a tqdm bar (the cells' lines above it) or, quiet, as nothing: a
+    quiet run keeps the one line per pretraining unit its workers print.
 
-    def __init__(self, n: int, cost: float, log: Callable[[str], None]) -> None:
+    Time left blends the plan's estimate (what --dry-run says) with the rate seen so far, trusting the
+    observed rate more as the done share of the cost grows: a run's first minutes (loading data, the first
+    units' pretraining, whose cells report later) no longer promise hours for a short run.
+    """
+
+    def __init__(self, n: int, cost: float, log: Callable[[str], None], estimate_s: float = math.nan,
+                 bar: bool = False) -> None:
         self.n, self.cost, self.log = n, max(cost, 1.0), log
         self.done, self.cost_done, self.t0 = 0, 0.0, time.perf_counter()
+        self.estimate_s = estimate_s
+        self.bar = None
+        if bar:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=n, unit="cell", file=sys.stderr, dynamic_ncols=True,
+                            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} cells [{elapsed}{postfix}]")
+            self.bar.set_postfix_str(f"~{format_seconds(estimate_s)} left (estimate)" if estimate_s == estimate_s
+                                     else "")
 
     def add_cost(self, cost: float) -> None:
         self.cost_done += cost
+
+    def left(self, elapsed: float) -> float:
+        """Seconds left: the plan's estimate at first, the observed cost rate as the run goes on."""
+        frac = min(1.0, self.cost_done / self.cost)
+        observed = elapsed * (1 - frac) / frac if frac > 0 else math.nan
+        prior = max(0.0, self.estimate_s - elapsed) if self.estimate_s == self.estimate_s else math.nan
+        if prior != prior:
+            return observed
+        if observed != observed:
+            return prior
+        return frac * observed + (1 - frac) * prior
 
     def cell_done(self, o: dict[str, Any]) -> None:
         self.done += 1
         self.cost_done += o.get("flops", 0.0)
         elapsed = time.perf_counter() - self.t0
-        frac = min(1.0, self.cost_done / self.cost)
-        eta = elapsed * (1 - frac) / frac if frac > 0 else float("nan")
+        eta = self.left(elapsed)
         status = "FAILED" if o.get("error") else _metric_text(o.get("metrics", {}))
-        self.log(f"[{self.done}/{self.n}] {o['label']}: {status} ({o.get('seconds', 0.0):.1f}s) "
-                 f"- elapsed {format_seconds(elapsed)}, left ~{format_seconds(eta) if eta == eta else '?'}")
+        line = (f"[{self.done}/{self.n}] {o['label']}: {status} ({o.get('seconds', 0.0):.1f}s) "
+                f"- elapsed {format_seconds(elapsed)}, left ~{format_seconds(eta) if eta == eta else '?'}")
+        if self.bar is None:
+            self.log(line)
+            return
+        self.bar.write(line, file=sys.stderr)
+        self.bar.update(1)
+        self.bar.set_postfix_str(f"~{format_seconds(eta)} left" if eta == eta else "")
+        if self.done >= self.n:
+            self.bar.close()
 
 
 def _metric_text(metrics: Mapping[str, float]) -> str:

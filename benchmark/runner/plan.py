@@ -102,6 +102,11 @@ class Plan:
                 step_times: Mapping[str, float] | None = None) -> str:
         """A human-readable description of the plan (what --dry-run prints), timed for `workers` work units."""
         lines = [f"suite {self.suite}: results in {self.results_dir}"]
+        by_dataset = cost.estimate_by_dataset(self, device, workers, step_times)
+        if by_dataset:
+            lines.append("  estimated wall time: " + ", ".join(f"{d} ~{cost.format_seconds(s)}"
+                                                             for d, s in by_dataset.items())
+                         + f" ({workers} parallel work unit{'s' if workers != 1 else ''}; details below)")
         for d in self.datasets.values():
             sizes = " / ".join(f"{v} {k}" for k, v in d.sizes.items())
             opts = f" {d.options}" if d.options else ""

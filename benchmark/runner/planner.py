@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -249,6 +250,12 @@ def downloadable(name: str) -> bool:
     return getattr(DATASETS.get(name), "download", None) is not DatasetPlugin.download
 
 
+def _stand_in(suite: Suite) -> Suite:
+    """The suite as run on its fallback dataset: schedules shortened by the dataset's `stand_in_shrink` too."""
+    declared = getattr(DATASETS.get(suite.fallback_dataset), "stand_in_shrink", None) if suite.fallback_dataset else None
+    return replace(suite, shrink=suite.shrink.shorter(declared)) if declared else suite
+
+
 def plan_suite(suite: Suite, results_dir: Path, *, data_root: str | None = None,
                log: Callable[[str], None] = lambda s: None, device: Any = "auto",
                precision: str | None = None, strict_methods: Sequence[str] = (),
@@ -267,6 +274,17 @@ def plan_suite(suite: Suite, results_dir: Path, *, data_root: str | None = None,
     results_dir = Path(results_dir)
     infos: dict[str, DatasetInfo] = {}
     messages: list[str] = []
+    stand_ins: set[str] = set()  # fallback datasets planned in place of absent real data
+    skips: list[str] = []
+
+    def add_fallback() -> None:
+        fb = suite.fallback_dataset
+        assert fb is not None
+        fb_split = suite.split if suite.split in DATASETS.get(fb).splits else None
+        info = dataset_info(fb, dict(suite.dataset_options.get(fb, {})), fb_split, data_root)
+        infos[info.name] = info
+        stand_ins.add(info.name)
+
     for name in suite.datasets:
         splits = expand_split(name, suite.split)
         for split in splits:
@@ -275,9 +293,7 @@ def plan_suite(suite: Suite, results_dir: Path, *, data_root: str | None = None,
             except DataNotFoundError as exc:
                 hint = how_to_get(name)
                 if suite.skip_missing:
-                    msg = f"skipped {name}: its raw files are not there. {' '.join(hint.split())}"
-                    messages.append(msg)
-                    log(msg)
+                    skips.append(f"skipped {name}: its raw files are not there. {' '.join(hint.split())}")
                     break
                 if not suite.fallback_dataset or suite.fallback_dataset == name:
                     raise RunError(f"{exc}\n{hint}") from exc
@@ -285,13 +301,23 @@ def plan_suite(suite: Suite, results_dir: Path, *, data_root: str | None = None,
                 msg = f"{exc}\n{hint}\n-> the {suite.name} suite runs on {fb} instead of {name} for now."
                 messages.append(msg)
                 log(msg)
-                if fb in infos:
-                    break
-                fb_split = suite.split if suite.split in DATASETS.get(fb).splits else None
-                info = dataset_info(fb, dict(suite.dataset_options.get(fb, {})), fb_split, data_root)
-                infos[info.name] = info
+                if fb not in infos:
+                    add_fallback()
                 break
             infos[info.name if len(splits) == 1 else f"{info.name}/{info.split}"] = info
+    if not infos and suite.skip_missing and suite.fallback_dataset and suite.fallback_dataset not in suite.datasets:
+        add_fallback()  # none of the real datasets is here: the stand-in runs, and says so first
+        fetchable = [d for d in suite.datasets if downloadable(d)]
+        how = (f"python run_all.py --download {fetchable[0]} (then run this again)" if fetchable
+               else "python run_all.py --list says how to get each dataset")
+        first = (f"NO REAL DATA HERE: the {suite.name} suite runs on the generated {suite.fallback_dataset} dataset "
+                 f"at its stand-in schedule ({_stand_in(suite).shrink.describe()}); its numbers only show that everything "
+                 f"runs. For the real benchmark: {how}.")
+        messages.append(first)
+        log(first)
+    for msg in skips:
+        messages.append(msg)
+        log(msg)
     if not infos:
         raise RunError(f"suite {suite.name}: none of its datasets ({', '.join(suite.datasets)}) has data here; "
                        + " ".join(messages))
@@ -305,7 +331,8 @@ def plan_suite(suite: Suite, results_dir: Path, *, data_root: str | None = None,
         messages.append(slow)
         log(slow)
     for info in infos.values():
-        planner = Planner(suite, info, numerics, protocol_cells(info) if protocol_cells else None)
+        planner = Planner(_stand_in(suite) if info.name in stand_ins else suite, info, numerics,
+                          protocol_cells(info) if protocol_cells else None)
         variants = list(dict.fromkeys(v for spec in specs for v in planner.variants(spec, skipped)))
         for spec in variants:
             for seed in suite.seeds:

@@ -95,10 +95,15 @@ class _Units:
                 pre = None
         if pre is None:
             split = self.data.split(u.split)
+            what = f"{u.variant} seed {u.seed} on {u.dataset}/{u.split}"
+            if os.environ.get("MMHAR_UNIT_LINES") == "1":
+                print(f"pretraining {what} ({u.resolved.get('epochs', '?')} epochs) started", file=sys.stderr,
+                      flush=True)
             # the config resolved at planning (resolving it again is the identity)
             trained = pretrain(u.method, self.data, split, u.resolved, u.seed, device=self.device,
                                deps=deps or None, quiet=True)
             self.trained[key] = float(getattr(trained, "seconds", 0.0))
+            print(f"pretrained {what} in {self.trained[key] / 60:.1f} min", file=sys.stderr, flush=True)
             save_checkpoint(trained, path)
             del trained
             pre = load_checkpoint(path, self.info, deps=deps or None, device=self.device)
