@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmark.report import crossed
+
 N_BOOT = 2000
 CONFIDENCE = 0.95
 TOLERANCE = 1e-9  # means closer than this rank as equal (then by label)
@@ -70,6 +72,8 @@ class RowStats:
     tied: bool | None  # Δ interval contains 0; None: not testable (the best row itself, or too little data)
     scheme: str  # "seeds x subjects", "seeds x clips" or "seeds only"
     best: bool = False  # the table's best row (`best_label`); no row is when no mean is finite
+    in_best_set: bool | None = None  # could be the best at 95 % (simultaneous over the table); None: untestable
+    p_adjusted: float = math.nan  # simultaneous p-value of "below the best" (nan: untestable or the best row)
 
 
 def predictions_from(record_predictions: Mapping | None) -> Predictions | None:
@@ -157,6 +161,30 @@ def _p_best_pool(rows: Mapping[str, Mapping[int, Any]], best: str, clip_level: b
     return sorted(pool), [lab for lab in sorted(rows) if pool <= set(rows[lab])]
 
 
+def _unit_stats(p: Predictions, metric: str, units: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per-unit sufficient statistics of one seed's predictions: [U, 2] (correct, count) for accuracy, [U, K, K]
+    confusion matrices for macro-F1."""
+    pos = np.searchsorted(units, p.unit)
+    if metric == "accuracy":
+        return np.stack([np.bincount(pos, weights=(p.y_true == p.y_pred).astype(float), minlength=len(units)),
+                         np.bincount(pos, minlength=len(units)).astype(float)], axis=1)
+    cm = np.zeros((len(units), n_classes, n_classes))
+    np.add.at(cm, (pos, p.y_true, p.y_pred), 1.0)
+    return cm
+
+
+def _loo(row: Mapping[int, Any], seeds: list[int], metric: str, units: np.ndarray, n_classes: int,
+         cache: dict[tuple[int, int], np.ndarray]) -> np.ndarray:
+    """[len(seeds), U+1] leave-one-unit-out metric matrix of one row on `seeds` (crossed.leave_one_out)."""
+    rows = []
+    for s in seeds:
+        key = (id(row[s]), s)
+        if key not in cache:
+            cache[key] = crossed.leave_one_out(_unit_stats(row[s], metric, units, n_classes)[None], metric)[0]
+        rows.append(cache[key])
+    return np.stack(rows)
+
+
 def bootstrap_table(rows: Mapping[str, Mapping[int, Any]], metric: str, seed: int,
                     values: Mapping[str, Mapping[int, float]], n_classes: int,
                     n_boot: int = N_BOOT) -> dict[str, RowStats]:
@@ -164,12 +192,12 @@ def bootstrap_table(rows: Mapping[str, Mapping[int, Any]], metric: str, seed: in
     {seed: value} (seeds-only scheme, used when any row lacks predictions); `values` are the rows' per-seed
     metric values from the records (what the tables show).
 
-    A row's interval uses its own seeds; its Δ to best is paired on the seeds it shares with the best row
-    (the mean of the per-seed differences); P(best) resamples the seeds that the best row shares with every
-    testable row (`_p_best_pool`), so every P(best) of a table comes from the same draws and they sum to 1.
+    A row's interval uses its own seeds (crossed jackknife, Student t at Satterthwaite df; seeds only: t over
+    seeds); its Δ to best is paired on the seeds it shares with the best row, with the simultaneous
+    (Games-Howell type) interval over the table's testable rows, and `in_best_set` / `tied` say whether the row
+    could be the best (`crossed`). P(best) resamples the seeds that the best row shares with every testable row
+    (`_p_best_pool`), so every P(best) of a table comes from the same draws and they sum to 1.
     """
-    from benchmark.report.stats import t_interval
-
     labels = sorted(rows)
     if not labels:
         return {}
@@ -185,41 +213,53 @@ def bootstrap_table(rows: Mapping[str, Mapping[int, Any]], metric: str, seed: in
     def replicates(lab: str, seeds: list[int], draws: np.ndarray) -> np.ndarray:
         return _row_replicates(rows[lab], seeds, draws, metric, clip_level, weights, units, n_classes)
 
-    def draws_for(n: int) -> np.ndarray:
-        return _seed_draws(seed, n, n_boot)
-
     pool, eligible = _p_best_pool(rows, best, clip_level)
-    pool_draws = draws_for(len(pool))
+    pool_draws = _seed_draws(seed, len(pool), n_boot)
     matrix = np.stack([replicates(lab, pool, pool_draws) for lab in eligible], axis=1)
     winners = np.abs(matrix - matrix.max(1, keepdims=True)) <= TOLERANCE
     share = (winners / winners.sum(1, keepdims=True)).mean(0)
     pool_ok = enough_seeds(len(pool), clip_level) and len(eligible) >= 2  # alone, a row is not "best" of anything
     p_best = {lab: float(share[k]) if pool_ok else math.nan for k, lab in enumerate(eligible)}
+    k_rows = max(2, sum(enough_seeds(len(rows[lab]), clip_level) for lab in labels))
+    cache: dict[tuple[int, int], np.ndarray] = {}
+
+    def spread(lab: str, seeds: list[int], minus: str | None = None) -> tuple[float, float]:
+        """(variance, df) of the seed mean of a row (or of its difference to `minus`) on `seeds`."""
+        if clip_level:
+            m = _loo(rows[lab], seeds, metric, units, n_classes, cache)
+            if minus is not None:
+                m = m - _loo(rows[minus], seeds, metric, units, n_classes, cache)
+            _, var, df = crossed.jackknife(m)
+            return var, df
+        vals = [float(rows[lab][s]) - (float(rows[minus][s]) if minus is not None else 0.0) for s in seeds]
+        _, var, df = crossed.seeds_only(vals)
+        return var, df
+
     out = {}
     for lab in labels:
         own = sorted(rows[lab])
-        if clip_level:
-            lo, hi = _interval(replicates(lab, own, draws_for(len(own)))) if enough_seeds(len(own), True) \
-                else (math.nan, math.nan)
-        else:
-            lo, hi = t_interval([values[lab][s] for s in own if s in values[lab]])
+        lo = hi = math.nan
+        if enough_seeds(len(own), clip_level) or (not clip_level and len(own) >= 2):
+            var, df = spread(lab, own)
+            lo, hi = crossed.t_interval(means[lab], var, df)
         shared = sorted(set(rows[lab]) & set(rows[best]))
         delta = float(np.mean([values[lab][s] - values[best][s] for s in shared])) if shared else math.nan
-        d_lo = d_hi = math.nan
+        d_lo = d_hi = p_adj = math.nan
         tied: bool | None = None
         if lab == best:
             d_lo = d_hi = 0.0
-        elif clip_level and enough_seeds(len(shared), True):
-            draws = draws_for(len(shared))
-            d_lo, d_hi = _interval(replicates(lab, shared, draws) - replicates(best, shared, draws))
-            tied = bool(d_lo <= 0.0 <= d_hi)
-        elif shared and not clip_level:
-            diffs = [values[lab][s] - values[best][s] for s in shared]
-            if len(shared) >= MIN_SEEDS_SEED_ONLY and float(np.ptp(diffs)) > TOLERANCE:
-                d_lo, d_hi = t_interval(diffs)
-                tied = bool(d_lo <= 0.0 <= d_hi)
+        elif enough_seeds(len(shared), clip_level) and enough_seeds(len(own), clip_level):
+            var, df = spread(lab, shared, best)
+            if not math.isnan(var) and var > crossed.MIN_VARIANCE:
+                se = math.sqrt(var)
+                half = crossed.critical(k_rows, df) * se
+                d_lo, d_hi = delta - half, delta + half
+                p_adj = crossed.adjusted_p(delta / se, k_rows, df)
+                tied = bool(abs(delta) <= half)
+        in_set: bool | None = True if lab == chosen else tied
         out[lab] = RowStats(lo if math.isnan(lo) else max(0.0, lo), hi if math.isnan(hi) else min(1.0, hi),
-                            p_best.get(lab, math.nan), delta, d_lo, d_hi, tied, scheme, lab == chosen)
+                            p_best.get(lab, math.nan), delta, d_lo, d_hi, tied, scheme, lab == chosen,
+                            in_set, p_adj)
     return out
 
 
@@ -294,12 +334,16 @@ def paired_difference(a: Mapping[int, Any], b: Mapping[int, Any], values_a: Mapp
 
         lo, hi = t_interval(diffs)
         return PairedDifference(len(shared), mean, lo, hi, t_superiority(diffs), scheme)
-    draws = _seed_draws(seed, len(shared), n_boot)
-    va, vb = (_row_replicates(rows[k], shared, draws, metric, clip_level, weights, units, n_classes) for k in "ab")
-    d = va - vb
-    lo, hi = _interval(d)
-    p = float(np.mean((d > TOLERANCE) + 0.5 * (np.abs(d) <= TOLERANCE)))
-    return PairedDifference(len(shared), mean, lo, hi, p, scheme)
+    cache: dict[tuple[int, int], np.ndarray] = {}
+    m = _loo(rows["a"], shared, metric, units, n_classes, cache) - _loo(rows["b"], shared, metric, units, n_classes,
+                                                                        cache)
+    _, var, df = crossed.jackknife(m)
+    if math.isnan(var) or var <= crossed.MIN_VARIANCE:  # constant in every seed and subject: untestable
+        return PairedDifference(len(shared), mean, math.nan, math.nan, math.nan, scheme)
+    lo, hi = crossed.t_interval(mean, var, df)
+    from scipy import stats as st
+
+    return PairedDifference(len(shared), mean, lo, hi, float(st.t.cdf(mean / math.sqrt(var), df)), scheme)
 
 
 def best_label(means: Mapping[str, float], n_seeds: Mapping[str, int], clip_level: bool) -> str | None:
