@@ -422,12 +422,13 @@ def test_findings_read_out_best_ties_and_retrieval_views(report):
     assert md.startswith("# Findings: suite `unit`\n")
     # knn: cmc's paired Δ interval contains 0 (tied), the SimCLRs' lie below 0 (see the dagger test)
     assert _row(md, "utd_mhad / xsub / knn") == [
-        "utd_mhad / xsub / knn", "cmc_cmkm 95.24 ± 0.56 (n=5)", "cmc", "simclr[skeleton], simclr[inertial]", "none"]
+        "utd_mhad / xsub / knn", "cmc_cmkm 95.24 ± 0.56 ‡ (n=5)", "cmc", "simclr[skeleton], simclr[inertial]",
+        "none"]
     # a constant shift on every seed (differences without variance) is neither tied nor below: untestable
     assert _row(md, "utd_mhad / xsub / semisup[per_class=10]")[2:] == ["none", "none", "simclr[inertial]"]
     assert _row(md, "mmact / xsub / paper_head")[2:] == ["none", "none", "cmc"]
     # MMAct ranks by macro-F1; every semi-supervised budget is its own table
-    assert _row(md, "mmact / xsub / paper_head")[1] == "cmc_cmkm 85.00 ± 1.00 (n=3)"
+    assert _row(md, "mmact / xsub / paper_head")[1] == "cmc_cmkm 85.00 ± 1.00 ‡ (n=3)"
     assert _row(md, "utd_mhad / xsub / semisup[per_class=10]")[1].startswith("cmc_cmkm ")
     views = md[md.index("## Views and conditions"):]
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in views.splitlines()

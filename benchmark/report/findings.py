@@ -1,9 +1,9 @@
 """Findings: the leaderboards read out in a few lines, regenerated from the records like every table.
 
 `findings_markdown(rs)` writes, for every (dataset, split, protocol variant):
-- the best method on the main metric (mean ± std, n seeds, P(best) where test subjects are resampled);
-- the methods tied with it (the paired 95 % interval of the difference to the best contains 0, as the
-  leaderboard's dagger) and those significantly below it;
+- the best method on the main metric (mean ± std, n seeds; its mean is the selected maximum, marked ‡);
+- the other methods that could be the best (the leaderboard's simultaneous best set, its dagger) and those
+  below the best under that family-wise procedure;
 then the best method of every group of the further-metrics tables (retrieval views on mean average precision;
 missing-modality conditions, k-NN k's and evaluators on the main metric); ranks across a protocol's variants
 (label budgets), the reference split's ranking against the subject folds' (`rankings`), and the encoders'
@@ -26,7 +26,7 @@ from benchmark.report.leaderboard import (
     secondary_tables,
 )
 from benchmark.report.rankings import fold_agreement, variant_ranks
-from benchmark.report.tables import METRIC_TITLES, mean_std, table_title
+from benchmark.report.tables import METRIC_TITLES, PROCEDURE, SELECTED, mean_std, table_title
 
 VIEW_METRIC = "map"  # the retrieval column summarised per view
 
@@ -53,11 +53,8 @@ def board_finding(board: Leaderboard) -> list[str]:
             tied.append(lab)
         else:
             below.append(lab)
-    # P(best) only where test subjects are resampled too: from three seed values alone it saturates at 0 or 1
-    p_best = cell.boot.p_best if cell.boot is not None and cell.boot.scheme != "seeds only" else math.nan
-    p_text = "" if math.isnan(p_best) else f", P(best) {p_best:.2f}"
     return [table_title(board.dataset, board.split, board.table),
-            f"{label} {mean_std(cell.summary)} (n={cell.summary.n}{p_text})", _names(tied), _names(below),
+            f"{label} {mean_std(cell.summary)} {SELECTED} (n={cell.summary.n})", _names(tied), _names(below),
             _names(untested)]
 
 
@@ -92,16 +89,17 @@ def findings_markdown(rs: ResultSet, suite: str | None = None) -> str:
     metrics = sorted({METRIC_TITLES.get(b.main_metric, b.main_metric) for b in boards})
     parts = [title, "",
              (f"Read out of `leaderboard.md` (same records, same tests). Main metric: {_names(metrics)}, in %, "
-              f"mean ± std over seeds. 'Tied with the best' = the paired 95 % interval of the difference to the "
-              f"best row contains 0 (bootstrap over seeds and test subjects where records hold per-clip "
-              f"predictions, else a paired t-interval over seeds); 'untestable' = fewer than "
-              f"{bootstrap.MIN_SEEDS_CLIP} seeds shared with the best row ({bootstrap.MIN_SEEDS_SEED_ONLY} for "
-              f"seeds-only records) or differences without variance. P(best) per row is in `leaderboard.md`. "
-              f"With a handful of seeds "
-              f"only large, consistent differences show: a tie is absence of evidence, not evidence of equality."),
+              f"mean ± std over seeds. 'Could also be best' = the simultaneous 95 % interval of the difference to "
+              f"the best row contains 0 ({PROCEDURE}; the variance over seeds and test subjects where records hold "
+              f"per-clip predictions, else over seeds); 'below the best' = excluded by it; 'untestable' = fewer "
+              f"than {bootstrap.MIN_SEEDS_CLIP} seeds shared with the best row ({bootstrap.MIN_SEEDS_SEED_ONLY} for "
+              f"seeds-only records) or a difference that does not vary. {SELECTED} = the best mean is the selected "
+              f"maximum, so biased upward (winner's curse). With a handful of seeds and test subjects only large, "
+              f"consistent differences show: staying in the best set is absence of evidence, not evidence of "
+              f"equality."),
              ""]
     rows = [board_finding(b) for b in boards]
-    parts += [tabulate(rows, headers=["Table", "Best", "Tied with the best", "Significantly below the best",
+    parts += [tabulate(rows, headers=["Table", "Best", "Could also be best", "Below the best (simultaneous)",
                                       "Untestable"], tablefmt="github", disable_numparse=True), ""]
     views = view_findings(rs)
     if views:
