@@ -480,6 +480,17 @@ def test_paper_table(report):
     assert (f"cmc_cmkm vs cmc (accuracy, paired over 5 seed(s), seeds only): mean difference +0.06 points "
             f"(published: +1.63), 95 % interval [{dlo:+.2f}, {dhi:+.2f}], P(cmc_cmkm > cmc) = {p_greater:.3f}: "
             f"not shown: the interval contains 0") in utd
+    # the joint verdict over the rows with >= 2 seeds: mean of their differences, t over rows, sign test
+    diffs = [float(r[-1]) for r in lines.values() if "(n=" in r[1] and "(n=1)" not in r[1]]
+    assert len(diffs) == 4 and -0.43 in diffs and 1.14 in diffs
+    joint = next(x for x in utd.splitlines() if x.startswith("Joint verdict"))
+    lo, hi = sst.t.interval(0.95, 3, loc=np.mean(diffs), scale=sst.sem(diffs))
+    n_above = sum(d < 0 for d in diffs)
+    p_sign = sst.binomtest(n_above, 4, 0.5).pvalue
+    assert joint.startswith(f"Joint verdict over 4 rows: ours - published = {np.mean(diffs):+.2f} points on average "
+                            f"(95 % t-interval over rows [{lo:+.2f}, {hi:+.2f}]); published above our mean on "
+                            f"{n_above} of 4 rows (sign test p = {p_sign:.3f})")
+    assert joint.endswith(": no joint offset shown.")
     mm = _section(md, "mmact / xsub (f1_macro)")
     lines = {(c[0], c[1]): c[2:] for c in ([x.strip() for x in line.strip("|").split("|")]
                                             for line in mm.splitlines() if line.startswith("| "))}
