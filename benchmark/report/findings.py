@@ -13,6 +13,7 @@ conclusions beyond them.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 from tabulate import tabulate
 
@@ -82,8 +83,36 @@ def view_findings(rs: ResultSet) -> list[list[str]]:
     return rows
 
 
-def findings_markdown(rs: ResultSet, suite: str | None = None) -> str:
-    """The findings document (deterministic text: no timestamps, no paths)."""
+def design_of(rs: ResultSet, board: Leaderboard) -> tuple[str, int]:
+    """('4 test subjects, 5 seeds' or '... (folds pooled)' or 'seeds only, 3 seeds', subjects; 0 without
+    per-clip predictions) of a leaderboard's main metric."""
+    ents = rs.by_table().get((board.dataset, board.split, board.table), [])
+    units = {u for e in ents if e.predictions for u in (e.predictions.get("groups") or {}).get("subject", [])}
+    seeds = sorted({c[board.main_metric].summary.n for _, c in board.rows if board.main_metric in c})
+    seed_text = f"{seeds[-1]} seeds" if seeds and seeds[0] == seeds[-1] else f"{seeds[0]}-{seeds[-1]} seeds" \
+        if seeds else "no seeds"
+    cell = next((c[board.main_metric] for _, c in board.rows if board.main_metric in c), None)
+    if cell is None or cell.boot is None or cell.boot.scheme == "seeds only" or not units:
+        return f"seeds only, {seed_text}", 0
+    folds = any(e.artifacts.get("folds") for e in ents)
+    return f"{len(units)} test subjects{' (folds pooled)' if folds else ''}, {seed_text}", len(units)
+
+
+def power_text(calibration: Mapping | None, board: Leaderboard, subjects: int) -> str:
+    """'2 pts: 12 %, 5 pts: 48 %' from the folder's calibration where it simulated this design, else 'n/a'."""
+    if not calibration:
+        return "n/a (run calibrate)"
+    design = calibration.get("design", {})
+    if calibration.get("dataset_split") != f"{board.dataset}/{board.split}" or design.get("subjects") != subjects:
+        return "n/a (other design)"
+    gaps = calibration.get("gaps", {})
+    parts = [f"{g} pts: {100 * gaps[g]['power_per_row']:.0f} %" for g in ("2", "5") if g in gaps]
+    return ", ".join(parts) if parts else "n/a"
+
+
+def findings_markdown(rs: ResultSet, suite: str | None = None, calibration: Mapping | None = None) -> str:
+    """The findings document (deterministic text: no timestamps, no paths). `calibration`: the folder's
+    `calibration.json` (benchmark.report.calibrate), for the power of each claim's design."""
     boards = leaderboards(rs)
     title = f"# Findings: suite `{suite}`" if suite else "# Findings"
     metrics = sorted({METRIC_TITLES.get(b.main_metric, b.main_metric) for b in boards})
@@ -98,9 +127,22 @@ def findings_markdown(rs: ResultSet, suite: str | None = None) -> str:
               f"consistent differences show: staying in the best set is absence of evidence, not evidence of "
               f"equality."),
              ""]
-    rows = [board_finding(b) for b in boards]
+    rows = []
+    for b in boards:
+        design, subjects = design_of(rs, b)
+        rows.append(board_finding(b) + [design, power_text(calibration, b, subjects)])
     parts += [tabulate(rows, headers=["Table", "Best", "Could also be best", "Below the best (simultaneous)",
-                                      "Untestable"], tablefmt="github", disable_numparse=True), ""]
+                                      "Untestable", "Design", "Power (gap)"], tablefmt="github",
+                       disable_numparse=True), ""]
+    if calibration:
+        d = calibration.get("design", {})
+        parts += [(f"Design = what each claim rests on (test subjects, seeds). Power = the chance that a row this "
+                   f"many points of accuracy below the best is called below it, from `{calibration_command(calibration)}` "
+                   f"({d.get('rows')} rows x {d.get('seeds')} seeds on {d.get('subjects')} test subjects, "
+                   f"{d.get('sims')} simulated tables; family-wise false-claim rate with all rows equal "
+                   f"{100 * calibration['null']['fwer']:.1f} %, row-interval coverage "
+                   f"{100 * calibration['null']['coverage']:.1f} %). Where a dataset has both designs (xsub with 4 "
+                   f"test subjects, and the 8-subject folds), the folds carry the claim."), ""]
     views = view_findings(rs)
     if views:
         parts += ["## Views and conditions", "",
@@ -118,6 +160,14 @@ def findings_markdown(rs: ResultSet, suite: str | None = None) -> str:
     if health:
         parts += [health]
     return "\n".join(parts).rstrip() + "\n"
+
+
+def calibration_command(calibration: Mapping) -> str:
+    """The calibrate command that produced a calibration (as stored in it)."""
+    design = calibration.get("design", {})
+    gaps = " ".join(f"{g:g}" for g in design.get("gaps", []))
+    return (f"python -m benchmark.report.calibrate results/{calibration.get('folder')} --table {design.get('table')} --rows "
+            f"{design.get('rows')} --seeds {design.get('seeds')} --sims {design.get('sims')} --gap {gaps}")
 
 
 __all__ = ["board_finding", "findings_markdown", "view_findings"]
