@@ -229,7 +229,7 @@ def bootstrap_table(rows: Mapping[str, Mapping[int, Any]], metric: str, seed: in
             m = _loo(rows[lab], seeds, metric, units, n_classes, cache)
             if minus is not None:
                 m = m - _loo(rows[minus], seeds, metric, units, n_classes, cache)
-            _, var, df = crossed.jackknife(m)
+            _, var, df = crossed.jackknife(m, difference=minus is not None)
             return var, df
         vals = [float(rows[lab][s]) - (float(rows[minus][s]) if minus is not None else 0.0) for s in seeds]
         _, var, df = crossed.seeds_only(vals)
@@ -337,7 +337,7 @@ def paired_difference(a: Mapping[int, Any], b: Mapping[int, Any], values_a: Mapp
     cache: dict[tuple[int, int], np.ndarray] = {}
     m = _loo(rows["a"], shared, metric, units, n_classes, cache) - _loo(rows["b"], shared, metric, units, n_classes,
                                                                         cache)
-    _, var, df = crossed.jackknife(m)
+    _, var, df = crossed.jackknife(m, difference=True)
     if math.isnan(var) or var <= crossed.MIN_VARIANCE:  # constant in every seed and subject: untestable
         return PairedDifference(len(shared), mean, math.nan, math.nan, math.nan, scheme)
     lo, hi = crossed.t_interval(mean, var, df)

@@ -4,11 +4,13 @@ A row's value is the mean over its seeds of a metric on the test clips. Two thin
 and the (few) test subjects, crossed (every seed is scored on the same subjects). Its variance is estimated by
 two jackknives, each over one factor with the other held: over seeds, var(per-seed values) / S; over subjects,
 (U-1)/U · Σ_u (θ_(-u) - θ̄)², where θ_(-u) is the seed-mean metric with subject u's clips left out (any metric,
-macro-F1 included). Their sum counts the seed x subject interaction twice, so it errs on the wide side. The
-degrees of freedom are Satterthwaite's, V² / (V_seed² / (S-1) + V_subj² / (U-1)): with 4 test subjects they sit
-near 3-6, and intervals use Student t with them (a percentile bootstrap over 4 subjects under-covers).
+macro-F1 included). For a row's interval their sum (which counts the seed x subject interaction twice, so errs
+wide) is used with Student t on min(S-1, U-1) df: 3 with 4 test subjects (a percentile bootstrap over 4 subjects
+under-covers, and so did Satterthwaite df in `benchmark.report.calibrate`).
 
-Differences between rows use the same estimator on the paired per-seed, per-subject differences (shared seeds).
+Differences between rows use the paired per-seed, per-subject differences (shared seeds), where the seed x
+subject interaction is often the largest term: its double count is removed (the two-way table of jackknife
+pseudo-values gives it) and the df are Satterthwaite's.
 "Below the best" claims are simultaneous over the table (Games-Howell type): a row is below the best row when
 |Δ| / se exceeds q(0.95; k, df) / √2, the studentized-range critical value for k compared rows at the pair's
 Satterthwaite df; the adjusted p-value is the studentized range's tail at |Δ| / se · √2. With every row equal,
@@ -78,22 +80,33 @@ def adjusted_p(stat: float, k: int, df: float) -> float:
     return float(min(1.0, st.studentized_range.sf(abs(stat) * math.sqrt(2.0), k, max(df, 1.0))))
 
 
-def jackknife(matrix: np.ndarray) -> tuple[float, float, float]:
-    """(estimate, variance, Satterthwaite df) of the seed mean of `matrix` [S, U+1] (leave-one-unit-out
-    columns, then the full column). Variance nan with one seed and one unit; 0 where nothing varies."""
+def jackknife(matrix: np.ndarray, difference: bool = False) -> tuple[float, float, float]:
+    """(estimate, variance, df) of the seed mean of `matrix` [S, U+1] (leave-one-unit-out columns, then the full
+    column). Variance nan with one seed and one unit; 0 where nothing varies.
+
+    A row (difference False): V_seed + V_subj (the interaction counted twice: wide) on min(S-1, U-1) df, since a
+    mean over 4 skewed subject values needs the plain cluster df to cover. A difference of two rows: the unbiased
+    crossed estimate V_seed + V_subj - MS_int / (S U) from the two-way table of jackknife pseudo-values (never
+    below the larger of the two), on Satterthwaite df."""
     s, u = matrix.shape[0], matrix.shape[1] - 1
     full = matrix[:, -1]
     est = float(full.mean())
+    if s < 2 and u < 2:
+        return est, math.nan, math.nan
     v_seed = float(full.var(ddof=1)) / s if s >= 2 else 0.0
     v_unit = 0.0
     if u >= 2:
         theta = matrix[:, :-1].mean(0)
         v_unit = float((u - 1) / u * ((theta - theta.mean()) ** 2).sum())
-    if s < 2 and u < 2:
-        return est, math.nan, math.nan
-    var = v_seed + v_unit
-    den = (v_seed ** 2 / (s - 1) if s >= 2 else 0.0) + (v_unit ** 2 / (u - 1) if u >= 2 else 0.0)
-    df = var ** 2 / den if den > 0 else float(max(s - 1, u - 1, 1))
+    if not difference or s < 2 or u < 2:
+        dfs = [d for d, v in ((s - 1, v_seed), (u - 1, v_unit)) if d >= 1]
+        return est, v_seed + v_unit, float(max(1, min(dfs)))
+    pseudo = u * full[:, None] - (u - 1) * matrix[:, :-1]  # [S, U]
+    resid = pseudo - pseudo.mean(1, keepdims=True) - pseudo.mean(0, keepdims=True) + pseudo.mean()
+    v_int = float((resid ** 2).sum()) / ((s - 1) * (u - 1)) / (s * u)
+    var = max(v_seed + v_unit - v_int, v_seed, v_unit)
+    den = v_seed ** 2 / (s - 1) + v_unit ** 2 / (u - 1) + v_int ** 2 / ((s - 1) * (u - 1))
+    df = var ** 2 / den if den > 0 else float(min(s - 1, u - 1))
     return est, var, max(df, 1.0)
 
 
