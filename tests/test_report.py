@@ -269,7 +269,7 @@ def test_single_seed_row_does_not_void_the_other_comparisons(report):
     assert _row(sec, "supervised[all]")[-1] == f"{100 * (0.9721 - ACC_CMKM[0]):+.2f}"  # 1 shared seed: no claim
     md = (root / "findings.md").read_text(encoding="utf-8")
     assert _row(md, "utd_mhad / xsub / paper_head")[2:] == [
-        "cmc", "simclr[skeleton], simclr[inertial]", "supervised[all]"]
+        "cmc", "simclr[skeleton], simclr[inertial]", "supervised[all]", "seeds only, 1-5 seeds", "n/a (run calibrate)"]
 
 
 def test_a_single_seed_row_is_never_chosen_best_over_testable_rows(tmp_path):
@@ -423,10 +423,10 @@ def test_findings_read_out_best_ties_and_retrieval_views(report):
     # knn: cmc's paired Δ interval contains 0 (tied), the SimCLRs' lie below 0 (see the dagger test)
     assert _row(md, "utd_mhad / xsub / knn") == [
         "utd_mhad / xsub / knn", "cmc_cmkm 95.24 ± 0.56 ‡ (n=5)", "cmc", "simclr[skeleton], simclr[inertial]",
-        "none"]
+        "none", "seeds only, 5 seeds", "n/a (run calibrate)"]
     # a constant shift on every seed (differences without variance) is neither tied nor below: untestable
-    assert _row(md, "utd_mhad / xsub / semisup[per_class=10]")[2:] == ["none", "none", "simclr[inertial]"]
-    assert _row(md, "mmact / xsub / paper_head")[2:] == ["none", "none", "cmc"]
+    assert _row(md, "utd_mhad / xsub / semisup[per_class=10]")[2:5] == ["none", "none", "simclr[inertial]"]
+    assert _row(md, "mmact / xsub / paper_head")[2:5] == ["none", "none", "cmc"]
     # MMAct ranks by macro-F1; every semi-supervised budget is its own table
     assert _row(md, "mmact / xsub / paper_head")[1] == "cmc_cmkm 85.00 ± 1.00 ‡ (n=3)"
     assert _row(md, "utd_mhad / xsub / semisup[per_class=10]")[1].startswith("cmc_cmkm ")
