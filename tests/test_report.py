@@ -931,3 +931,19 @@ def test_findings_rank_methods_across_a_protocols_variants(tmp_path):
                                   if line.startswith("| ") and not line.startswith("| Method"))}
     assert rows["cmc"] == ["1 (50.50)", "2 (70.50)"]
     assert rows["simclr[inertial]"] == ["2 (40.50)", "1 (75.50)"]
+
+
+def test_audit_finds_findings_and_tables_in_agreement_and_catches_a_disagreement(report, tmp_path):
+    import shutil
+
+    from benchmark.report.audit import audit
+
+    root, _ = report
+    assert audit(root) == []
+    shutil.copy(root / "leaderboard.csv", tmp_path / "leaderboard.csv")
+    text = (root / "findings.md").read_text(encoding="utf-8")
+    knn = next(line for line in text.splitlines() if line.startswith("| utd_mhad / xsub / knn "))
+    wrong = knn.replace("| cmc ", "| none ", 1)  # cmc dropped from 'could also be best'
+    (tmp_path / "findings.md").write_text(text.replace(knn, wrong), encoding="utf-8")
+    problems = audit(tmp_path)
+    assert len(problems) == 1 and problems[0].startswith("utd_mhad / xsub / knn: could also be best")
