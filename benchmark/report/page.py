@@ -3,7 +3,7 @@
 Everything is inline (CSS, the data of every table, ~40 lines of JavaScript that sort a table when its header
 is clicked); the only other files it loads are the PNGs of the `figures/` folder beside it, by relative path.
 No network access, no `fetch`, no CDN. Sections: per (dataset, split, protocol) table with mean ± std, the
-95 % interval, n, P(best) and Δ to best (as the Markdown leaderboard), the provenance of its records (code
+95 % interval, n, best set and Δ to best (as the Markdown leaderboard), the provenance of its records (code
 version, commit, device, precision, CPU, seeds), its figures; then the paper comparison where one exists.
 """
 from __future__ import annotations
@@ -54,7 +54,7 @@ def _table_html(board: Leaderboard, table_id: str) -> str:
     for lab, cells in board.rows:
         boot = cells[board.main_metric].boot
         sort_keys.append([lab] + [v for m in board.metrics for v in (cells[m].summary.mean, cells[m].summary.ci_low)]
-                         + [cells[board.main_metric].summary.n, "" if boot is None else boot.p_best,
+                         + [cells[board.main_metric].summary.n, "" if boot is None else boot.p_adjusted,
                             "" if boot is None else boot.delta])
     best = {(i, 1 + 2 * j) for i, (_, cells) in enumerate(board.rows) for j, m in enumerate(board.metrics)
             if cells[m].best}
