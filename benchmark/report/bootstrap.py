@@ -1,30 +1,28 @@
-"""Two-level bootstrap over seeds and test subjects: intervals, paired differences to the best, P(best).
+"""A table's row statistics: intervals, differences to the best, the best set, P(best).
 
-Scheme (one table, one metric; every row is a method evaluated on the same test clips for each seed):
-each of `N_BOOT` replicates draws the seeds with replacement and, independently, the test subjects with
-replacement (clips of a subject drawn twice count twice; without subject ids every clip is its own unit).
-The same draws are used for every row, so differences between rows are paired: same seeds, same subjects,
-same clips. A row's replicate value is the mean over the drawn seeds of its metric (accuracy, or macro-F1
-over the classes present) on the drawn subjects' clips. From the replicates:
+Rows with per-clip predictions (every row of the table; subject ids as the unit where recorded, else each
+clip is its own unit) get their inference from `benchmark.report.crossed` (seeds crossed with test subjects):
 
-- the 95 % interval of a row is the 2.5-97.5 % percentile interval (inside [0, 1] by construction);
-- Δ to best is the row's mean minus the best row's, with the percentile interval of the paired replicate
-  differences; a row is "tied" (†) when that interval contains 0;
-- P(best) is the share of replicates in which the row has the top value (ties shared): selection-aware,
-  since the best row is picked again in every replicate; it resamples the seeds that every testable row has
-  (a seed run for some rows only does not count), so the P(best) of a table's rows sum to 1.
+- the 95 % interval of a row: Student t around its mean with the seed-jackknife plus subject-jackknife
+  variance on min(S-1, U-1) df (no interval without variation, or with fewer than 2 seeds);
+- Δ to best is the row's mean minus the best row's (paired on their shared seeds), with the simultaneous 95 %
+  interval of a Games-Howell-type comparison over the table's k testable rows (studentized range at the
+  difference's Satterthwaite df); `in_best_set` / `tied` (the dagger): that interval contains 0, i.e. the row
+  could be the best; `p_adjusted` is the simultaneous p-value of "below the best". A difference without
+  variance is untestable (None / nan): no claim either way.
+- P(best) is the share of bootstrap replicates (seeds and test subjects resampled, the same draws for every
+  row) in which the row has the top value (ties shared), over the seeds every testable row has, so a table's
+  P(best) sum to 1. It is kept for the CSV and the calibration, which shows it overstates the winner.
 
 Rows without per-clip predictions (records written before they were stored) fall back to seeds only, which
-the tables mark: the row interval is the Student-t interval over seeds (clipped to [0, 1]), Δ to best gets
-the t-interval of the paired per-seed differences, pairwise P(a > b) is T_{n-1}(mean / sem) of the paired
-differences (`t_superiority`: resampling three numbers would call nearly anything certain), and P(best) comes
-from resampling seeds; with fewer than 3 shared seeds, or differences without variance (e.g. one clip on every
-seed), nothing is claimed. Per-clip rows need at least 2 seeds for an interval, a Δ interval, P(best) or a
-pairwise P: one seed's replicates resample test subjects only, and would present one training run's luck as a
+the tables mark: the row interval is the Student-t interval over seeds, Δ to best gets the same simultaneous
+interval from the per-seed differences (at least 3 shared seeds, with variance), pairwise P(a > b) is
+T_{n-1}(mean / sem) of the paired differences (`t_superiority`). Per-clip rows need at least 2 seeds for an
+interval, a Δ interval, P(best) or a pairwise P: one seed would present one training run's luck as a
 difference between methods.
-The draws are seeded from the table's identity and the number of seeds (or units) they cover, never from the
-order in which rows are visited: reports are byte-reproducible, and a row's interval depends only on its own
-records and the table's test subjects (adding a seed to one row leaves every other row's interval as it was).
+The bootstrap draws are seeded from the table's identity and the number of seeds (or units) they cover, never
+from the order in which rows are visited: reports are byte-reproducible, and a row's interval depends only on
+its own records and the table's test subjects.
 """
 from __future__ import annotations
 
