@@ -714,8 +714,11 @@ def test_a_difference_constant_over_seeds_and_subjects_is_untestable():
     assert np.isnan(d.low) and np.isnan(d.p_greater) and d.mean == pytest.approx(0.1)
 
 
-def test_p_values_never_print_as_0_or_1():
-    from benchmark.report.tables import fmt_p
+def test_p_values_never_print_as_0_or_1_and_bounds_never_as_minus_zero():
+    from benchmark.report.tables import bound_text, fmt_p
+
+    assert (bound_text(-0.00004), bound_text(0.00004), bound_text(-0.0479), bound_text(-1e-12)) == (
+        "-0.004", "0.004", "-4.79", "0.00")
 
     assert (fmt_p(0.0), fmt_p(1.0), fmt_p(0.5), fmt_p(float("nan"))) == ("< 0.001", "> 0.999", "0.500", "n/a")
 

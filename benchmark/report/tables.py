@@ -118,7 +118,20 @@ def _delta_text(cell: MetricCell) -> str:
     sign = "+" if b.delta > 0 else ""
     if b.tied is None:
         return f"{sign}{pct(b.delta)}"
-    return f"{sign}{pct(b.delta)} [{pct(b.delta_low)}, {pct(b.delta_high)}]"
+    return f"{sign}{pct(b.delta)} [{bound_text(b.delta_low)}, {bound_text(b.delta_high)}]"
+
+
+def bound_text(x: float) -> str:
+    """An interval bound in %: two decimals, more where those would print a non-zero bound as 0.00 (so no
+    verdict seems to hinge on a '-0.00')."""
+    if abs(x) < 1e-8:  # float noise around an exact 0
+        return "0.00"
+    text = pct(x)
+    digits = 2
+    while text.lstrip("-") == "0.00" + "0" * (digits - 2) and x != 0.0 and digits < 6:
+        digits += 1
+        text = pct(x, digits)
+    return text
 
 
 def _scheme_mark(cell: MetricCell) -> str:
