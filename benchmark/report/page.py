@@ -99,9 +99,10 @@ def page_html(rs: ResultSet, suite: str | None, figure_names: Iterable[str], pap
     figure_names = sorted(figure_names)
     title = f"mmhar-bench leaderboard: suite {suite}" if suite else "mmhar-bench leaderboard"
     body = [f"<h1>{_esc(title)}</h1>", f'<p class="note">{_esc(tables.intro_line(rs))}</p>',
-            '<p class="note">Click a column header to sort. Mean ± std over seeds in %; 95% CI from the two-level '
-            "bootstrap over seeds and test subjects (* = seeds only); P(best) = share of bootstrap replicates in "
-            "which the row is best; Δ to best with its paired interval.</p>"]
+            '<p class="note">Click a column header to sort. Mean ± std over seeds in %; 95% CI over seeds and test '
+            "subjects (* = seeds only); best set = could be the best at 95 % (simultaneous over the table), with the "
+            "adjusted p-value; Δ to best with its simultaneous interval; ‡ = the selected best mean (biased "
+            "upward).</p>"]
     if rs.dropped:
         body.append(f'<p class="note">{len(rs.dropped)} record(s) left out (different code version, device, precision '
                     f"or data): see leaderboard.md.</p>")

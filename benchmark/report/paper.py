@@ -12,8 +12,8 @@ override, so a run with shortened schedules (`--epochs-scale`, the quick suite) 
 never set beside the published numbers. The comparison is written only for (dataset, split) pairs that have
 published numbers and such records.
 
-Per row: ours as mean ± std over seeds; our 95 % interval of that mean (the leaderboard's two-level bootstrap
-over seeds and test subjects where records hold per-clip predictions, else the t-interval over seeds); and
+Per row: ours as mean ± std over seeds; our 95 % interval of that mean (the leaderboard's interval over seeds
+and test subjects where records hold per-clip predictions, else the t-interval over seeds); and
 whether the published value is plausible as ONE run of ours. Published values are single runs (one seed,
 selected on one validation subject), so they are judged against the spread of single runs, not against the
 interval of our mean: the 95 % prediction interval of one further run under a normal model of our seeds,
@@ -359,7 +359,7 @@ def paper_markdown(sections: list[PaperSection], protocol: str | None = None) ->
     protocol = data.protocol if protocol is None else protocol
     parts = ["# Published vs reproduced", "",
              (f"Published: {data.source}. Ours: protocol `{protocol}`, mean ± std over seeds (n seeds), and the "
-              f"95 % interval of that mean (bootstrap over seeds and test subjects, or t over seeds where records "
+              f"95 % interval of that mean (jackknife t over seeds and test subjects, or t over seeds where records "
               f"lack per-clip predictions). The published values are single runs, so they are judged against "
               f"one run of ours: `one run (95 % PI)` is the prediction interval of one further seed, mean ± "
               f"t(0.975, n-1) · std · sqrt(1 + 1/n) clipped to [0, 100]; `plausible` = the published value lies "
