@@ -76,3 +76,23 @@ def test_findings_state_design_and_power_from_the_calibration(tmp_path: Path):
     row = next(line for line in md.splitlines() if line.startswith("| synthetic / xsub / linear"))
     assert "4 test subjects, 3 seeds" in row and power in row
     assert "--table synthetic/xsub/linear --rows 3 --seeds 3 --sims 3 --gap 2 5" in md
+
+
+def test_a_design_below_the_coverage_target_prints_no_interval(tmp_path: Path):
+    from benchmark.report import build_report
+
+    rng = np.random.default_rng(0)
+    for variant in ("a", "b"):
+        for seed in range(3):
+            _write(tmp_path, _clip_record(variant, seed, [i for i in range(40) if rng.random() < 0.15]))
+    calibration = {"dataset_split": "synthetic/xsub", "design": {"subjects": 4}, "null": {"coverage": 0.917},
+                   "gaps": {}}
+    (tmp_path / "calibration.json").write_text(json.dumps(calibration), encoding="utf-8")
+    build_report(tmp_path)
+    md = (tmp_path / "leaderboard.md").read_text(encoding="utf-8")
+    row = next(line for line in md.splitlines() if line.startswith("| a "))
+    assert row.count("n/a (design covers 91.7 %)") == 2  # accuracy and macro-F1
+    calibration["null"]["coverage"] = 0.947
+    (tmp_path / "calibration.json").write_text(json.dumps(calibration), encoding="utf-8")
+    build_report(tmp_path)
+    assert "design covers" not in (tmp_path / "leaderboard.md").read_text(encoding="utf-8")

@@ -53,13 +53,15 @@ def build_report(results_dir: Path, suite: str | None = None, rs: ResultSet | No
     results_dir = Path(results_dir)
     rs = rs if rs is not None else collect(results_dir, allow_mixed)
     written: list[Path] = []
-    for suffix, text in ((".md", tables.leaderboard_markdown(rs, suite)), (".csv", tables.leaderboard_csv(rs)),
+    calibration = _calibration(results_dir)
+    for suffix, text in ((".md", tables.leaderboard_markdown(rs, suite, calibration)),
+                         (".csv", tables.leaderboard_csv(rs)),
                          (".tex", tables.leaderboard_latex(rs, suite))):
         path = results_dir / f"{LEADERBOARD}{suffix}"
         atomic_write_text(path, text)
         written.append(path)
     path = results_dir / f"{FINDINGS}.md"
-    atomic_write_text(path, findings.findings_markdown(rs, suite, _calibration(results_dir)))
+    atomic_write_text(path, findings.findings_markdown(rs, suite, calibration))
     written.append(path)
     path = results_dir / f"{COMPUTE}.md"
     atomic_write_text(path, compute.compute_markdown(results_dir, scan_records(results_dir)[0]))

@@ -106,7 +106,8 @@ def power_text(calibration: Mapping | None, board: Leaderboard, subjects: int) -
     if calibration.get("dataset_split") != f"{board.dataset}/{board.split}" or design.get("subjects") != subjects:
         return "n/a (other design)"
     gaps = calibration.get("gaps", {})
-    parts = [f"{g} pts: {100 * gaps[g]['power_per_row']:.0f} %" for g in ("2", "5") if g in gaps]
+    parts = [f"{g} pts: {100 * gaps[g]['power_per_row']:.0f} %" for g in ("2", "5")
+             if isinstance(gaps.get(g), dict) and "power_per_row" in gaps[g]]
     return ", ".join(parts) if parts else "n/a"
 
 
@@ -135,13 +136,13 @@ def findings_markdown(rs: ResultSet, suite: str | None = None, calibration: Mapp
                                       "Untestable", "Design", "Power (gap)"], tablefmt="github",
                        disable_numparse=True), ""]
     if calibration:
-        d = calibration.get("design", {})
+        d, null = calibration.get("design", {}), calibration.get("null", {})
         parts += [(f"Design = what each claim rests on (test subjects, seeds). Power = the chance that a row this "
                    f"many points of accuracy below the best is called below it, from `{calibration_command(calibration)}` "
                    f"({d.get('rows')} rows x {d.get('seeds')} seeds on {d.get('subjects')} test subjects, "
                    f"{d.get('sims')} simulated tables; family-wise false-claim rate with all rows equal "
-                   f"{100 * calibration['null']['fwer']:.1f} %, row-interval coverage "
-                   f"{100 * calibration['null']['coverage']:.1f} %). Where a dataset has both designs (xsub with 4 "
+                   f"{100 * null.get('fwer', math.nan):.1f} %, row-interval coverage "
+                   f"{100 * null.get('coverage', math.nan):.1f} %). Where a dataset has both designs (xsub with 4 "
                    f"test subjects, and the 8-subject folds), the folds carry the claim."), ""]
     views = view_findings(rs)
     if views:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from tabulate import tabulate
 
@@ -27,6 +27,7 @@ from benchmark.report.leaderboard import (
 
 METRIC_TITLES = {"accuracy": "Accuracy", "f1_macro": "Macro-F1"}
 DAGGER = "†"
+COVERAGE_TARGET = 0.93  # a design whose calibrated row-interval coverage is below this prints no interval
 PROCEDURE = ("Games-Howell-type all-pairs comparison (studentized range over the k rows with enough seeds, "
              "crossed seed x subject jackknife variance, Satterthwaite df), family-wise error <= 5 %")
 
@@ -138,8 +139,17 @@ def _scheme_mark(cell: MetricCell) -> str:
     return "*" if cell.boot is not None and cell.boot.scheme == "seeds only" else ""
 
 
-def _board_rows(board: Leaderboard, value: Callable[[MetricCell], str], text: Callable[[str], str]
-                ) -> tuple[list[str], list[list[str]]]:
+def uncovered(calibration: Mapping | None, board: Leaderboard) -> str | None:
+    """'n/a (design covers 91.7 %)' where the folder's calibration simulated this table's dataset/split and its
+    row intervals missed the 93 % coverage target (benchmark.report.calibrate), else None."""
+    if not calibration or calibration.get("dataset_split") != f"{board.dataset}/{board.split}":
+        return None
+    coverage = calibration.get("null", {}).get("coverage", math.nan)
+    return f"n/a (design covers {100 * coverage:.1f} %)" if coverage < COVERAGE_TARGET else None
+
+
+def _board_rows(board: Leaderboard, value: Callable[[MetricCell], str], text: Callable[[str], str],
+                ci_note: str | None = None) -> tuple[list[str], list[list[str]]]:
     headers = [text("Method")]
     for m in board.metrics:
         title = METRIC_TITLES.get(m, m)
@@ -150,7 +160,9 @@ def _board_rows(board: Leaderboard, value: Callable[[MetricCell], str], text: Ca
     for label, cells in board.rows:
         row = [text(label)]
         for m in board.metrics:
-            row += [value(cells[m]), text(ci_text(cells[m].summary) + _scheme_mark(cells[m]))]
+            ci = ci_note if ci_note and cells[m].boot is not None and cells[m].boot.scheme != "seeds only" \
+                else ci_text(cells[m].summary) + _scheme_mark(cells[m])
+            row += [value(cells[m]), text(ci)]
         main = cells[board.main_metric]
         row += [str(main.summary.n), text(best_set_text(main)), text(_delta_text(main))]
         rows.append(row)
@@ -227,12 +239,14 @@ def _pooled_note(rs: ResultSet, board: Leaderboard) -> str:
             if folds else "")
 
 
-def leaderboard_markdown(rs: ResultSet, suite: str | None = None) -> str:
-    """The whole leaderboard as one Markdown document: one section per table, then further metrics."""
+def leaderboard_markdown(rs: ResultSet, suite: str | None = None, calibration: Mapping | None = None) -> str:
+    """The whole leaderboard as one Markdown document: one section per table, then further metrics. Where
+    `calibration` (the folder's calibration.json) shows a table's design below 93 % coverage, its per-clip
+    row intervals are not printed."""
     title = f"# Leaderboard: suite `{suite}`" if suite else "# Leaderboard"
     parts = [title, "", intro_line(rs), ""]
     for board in leaderboards(rs):
-        headers, rows = _board_rows(board, _md_value, lambda s: s)
+        headers, rows = _board_rows(board, _md_value, lambda s: s, uncovered(calibration, board))
         parts += [f"## {table_title(board.dataset, board.split, board.table)}", "",
                   f"Main metric: {METRIC_TITLES.get(board.main_metric, board.main_metric)}.{_pooled_note(rs, board)}",
                   "", _tab(headers, rows, "github"), ""]
