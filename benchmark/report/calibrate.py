@@ -127,7 +127,7 @@ def run(comps: Components, design: Design, n_rows: int, n_seeds: int, sims: int,
         win_bias.append(float(np.mean(list(values[best].values()))) - truth)
         win_pbest.append(out[best].p_best)
         win_cover.append(not math.isnan(out[best].low) and out[best].low <= truth <= out[best].high)
-    result = {
+    result: dict[str, dict] = {
         "null": {"fwer": any_false / sims, "fwer_upper": _upper(any_false, sims),
                  "per_row_false": row_false / (sims * n_rows),
                  "coverage": covered / with_interval if with_interval else math.nan,

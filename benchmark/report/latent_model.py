@@ -183,7 +183,8 @@ def simulate_table(rng: np.random.Generator, comps: Components, design: Design, 
     shared = (rng.normal(0, math.sqrt(comps.v_subj), len(subjects))[pos]
               + rng.normal(0, math.sqrt(comps.v_clip), n_clips))
     wrong = (design.y_true + 1) % design.n_classes
-    rows, values = {}, {}
+    rows: dict[str, dict[int, bootstrap.Predictions]] = {}
+    values: dict[str, dict[int, float]] = {}
     for m, mu in enumerate(mus):
         lasting = (shared + rng.normal(0, math.sqrt(comps.v_mxs), len(subjects))[pos]
                    + rng.normal(0, math.sqrt(comps.v_mxc), n_clips))

@@ -160,7 +160,8 @@ def _board_rows(board: Leaderboard, value: Callable[[MetricCell], str], text: Ca
     for label, cells in board.rows:
         row = [text(label)]
         for m in board.metrics:
-            ci = ci_note if ci_note and cells[m].boot is not None and cells[m].boot.scheme != "seeds only" \
+            boot = cells[m].boot
+            ci = ci_note if ci_note and boot is not None and boot.scheme != "seeds only" \
                 else ci_text(cells[m].summary) + _scheme_mark(cells[m])
             row += [value(cells[m]), text(ci)]
         main = cells[board.main_metric]
@@ -217,13 +218,12 @@ def intro_line(rs: ResultSet) -> str:
 def best_set_line(board: Leaderboard) -> str:
     """The table's legend line: the rows that could be the best, and the procedure that says so."""
     main = board.main_metric
-    rows = [lab for lab, cells in board.rows if main in cells and cells[main].boot is not None
-            and cells[main].boot.in_best_set]
+    boots = {lab: cells[main].boot for lab, cells in board.rows if main in cells}
+    rows = [lab for lab, b in boots.items() if b is not None and b.in_best_set]
     if not rows:
         return ""
-    untested = [lab for lab, cells in board.rows if main in cells and cells[main].boot is not None
-                and cells[main].boot.in_best_set is None and not cells[main].best
-                and not math.isnan(cells[main].summary.mean)]
+    untested = [lab for lab, cells in board.rows if (b := boots.get(lab)) is not None and b.in_best_set is None
+                and not cells[main].best and not math.isnan(cells[main].summary.mean)]
     extra = f"; not comparable: {', '.join(untested)}" if untested else ""
     k = sum(1 for _, cells in board.rows if main in cells and enough_to_test(cells[main]))
     return (f"Best set (could be best at 95 %, {METRIC_TITLES.get(main, main)}; simultaneous Games-Howell-type "
