@@ -48,9 +48,9 @@ def test_every_record_holds_per_clip_predictions_and_provenance(smoke_results: P
         assert len(json.dumps(tp)) < 4000  # compact: a few KB even for UTD-MHAD's 430 test clips
 
 
-def test_leaderboard_shows_p_best_and_delta_and_intervals_stay_in_range(smoke_results: Path) -> None:
+def test_leaderboard_shows_best_set_and_delta_and_intervals_stay_in_range(smoke_results: Path) -> None:
     text = (smoke_results / "leaderboard.md").read_text()
-    assert "P(best)" in text and "Δ to best [95% CI]" in text
+    assert "best set (" in text and "Δ to best [simultaneous 95% CI]" in text
     intervals = [(float(a), float(b)) for a, b in re.findall(r"\|\s*\[(-?\d+\.\d+), (-?\d+\.\d+)\]\*?\s*\|", text)]
     assert intervals and all(0.0 <= lo <= hi <= 100.0 for lo, hi in intervals)
     assert "]*" not in text  # every record has predictions: the seeds x subjects scheme everywhere

@@ -24,6 +24,21 @@ FINDINGS = "findings"
 COMPUTE = "compute"
 
 
+def _calibration(results_dir: Path) -> dict | None:
+    """The folder's calibration.json (written by `python -m benchmark.report.calibrate ... --json`), if any."""
+    import json
+
+    path = Path(results_dir) / "calibration.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ReportError(f"{path} is not readable JSON ({exc}); rerun python -m benchmark.report.calibrate "
+                          f"{results_dir} --json {path}, or delete it") from None
+    return data if isinstance(data, dict) and "null" in data and "design" in data else None
+
+
 def build_report(results_dir: Path, suite: str | None = None, rs: ResultSet | None = None,
                  allow_mixed: bool = False) -> list[Path]:
     """Regenerate every table and figure of `results_dir` from its records; returns the written paths.
@@ -38,13 +53,15 @@ def build_report(results_dir: Path, suite: str | None = None, rs: ResultSet | No
     results_dir = Path(results_dir)
     rs = rs if rs is not None else collect(results_dir, allow_mixed)
     written: list[Path] = []
-    for suffix, text in ((".md", tables.leaderboard_markdown(rs, suite)), (".csv", tables.leaderboard_csv(rs)),
+    calibration = _calibration(results_dir)
+    for suffix, text in ((".md", tables.leaderboard_markdown(rs, suite, calibration)),
+                         (".csv", tables.leaderboard_csv(rs)),
                          (".tex", tables.leaderboard_latex(rs, suite))):
         path = results_dir / f"{LEADERBOARD}{suffix}"
         atomic_write_text(path, text)
         written.append(path)
     path = results_dir / f"{FINDINGS}.md"
-    atomic_write_text(path, findings.findings_markdown(rs, suite))
+    atomic_write_text(path, findings.findings_markdown(rs, suite, calibration))
     written.append(path)
     path = results_dir / f"{COMPUTE}.md"
     atomic_write_text(path, compute.compute_markdown(results_dir, scan_records(results_dir)[0]))

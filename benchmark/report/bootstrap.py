@@ -1,30 +1,28 @@
-"""Two-level bootstrap over seeds and test subjects: intervals, paired differences to the best, P(best).
+"""A table's row statistics: intervals, differences to the best, the best set, P(best).
 
-Scheme (one table, one metric; every row is a method evaluated on the same test clips for each seed):
-each of `N_BOOT` replicates draws the seeds with replacement and, independently, the test subjects with
-replacement (clips of a subject drawn twice count twice; without subject ids every clip is its own unit).
-The same draws are used for every row, so differences between rows are paired: same seeds, same subjects,
-same clips. A row's replicate value is the mean over the drawn seeds of its metric (accuracy, or macro-F1
-over the classes present) on the drawn subjects' clips. From the replicates:
+Rows with per-clip predictions (every row of the table; subject ids as the unit where recorded, else each
+clip is its own unit) get their inference from `benchmark.report.crossed` (seeds crossed with test subjects):
 
-- the 95 % interval of a row is the 2.5-97.5 % percentile interval (inside [0, 1] by construction);
-- Δ to best is the row's mean minus the best row's, with the percentile interval of the paired replicate
-  differences; a row is "tied" (†) when that interval contains 0;
-- P(best) is the share of replicates in which the row has the top value (ties shared): selection-aware,
-  since the best row is picked again in every replicate; it resamples the seeds that every testable row has
-  (a seed run for some rows only does not count), so the P(best) of a table's rows sum to 1.
+- the 95 % interval of a row: Student t around its mean with the seed-jackknife plus subject-jackknife
+  variance on min(S-1, U-1) df (no interval without variation, or with fewer than 2 seeds);
+- Δ to best is the row's mean minus the best row's (paired on their shared seeds), with the simultaneous 95 %
+  interval of a Games-Howell-type comparison over the table's k testable rows (studentized range at the
+  difference's Satterthwaite df); `in_best_set` / `tied` (the dagger): that interval contains 0, i.e. the row
+  could be the best; `p_adjusted` is the simultaneous p-value of "below the best". A difference without
+  variance is untestable (None / nan): no claim either way.
+- P(best) is the share of bootstrap replicates (seeds and test subjects resampled, the same draws for every
+  row) in which the row has the top value (ties shared), over the seeds every testable row has, so a table's
+  P(best) sum to 1. It is kept for the CSV and the calibration, which shows it overstates the winner.
 
 Rows without per-clip predictions (records written before they were stored) fall back to seeds only, which
-the tables mark: the row interval is the Student-t interval over seeds (clipped to [0, 1]), Δ to best gets
-the t-interval of the paired per-seed differences, pairwise P(a > b) is T_{n-1}(mean / sem) of the paired
-differences (`t_superiority`: resampling three numbers would call nearly anything certain), and P(best) comes
-from resampling seeds; with fewer than 3 shared seeds, or differences without variance (e.g. one clip on every
-seed), nothing is claimed. Per-clip rows need at least 2 seeds for an interval, a Δ interval, P(best) or a
-pairwise P: one seed's replicates resample test subjects only, and would present one training run's luck as a
+the tables mark: the row interval is the Student-t interval over seeds, Δ to best gets the same simultaneous
+interval from the per-seed differences (at least 3 shared seeds, with variance), pairwise P(a > b) is
+T_{n-1}(mean / sem) of the paired differences (`t_superiority`). Per-clip rows need at least 2 seeds for an
+interval, a Δ interval, P(best) or a pairwise P: one seed would present one training run's luck as a
 difference between methods.
-The draws are seeded from the table's identity and the number of seeds (or units) they cover, never from the
-order in which rows are visited: reports are byte-reproducible, and a row's interval depends only on its own
-records and the table's test subjects (adding a seed to one row leaves every other row's interval as it was).
+The bootstrap draws are seeded from the table's identity and the number of seeds (or units) they cover, never
+from the order in which rows are visited: reports are byte-reproducible, and a row's interval depends only on
+its own records and the table's test subjects.
 """
 from __future__ import annotations
 
@@ -35,6 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from benchmark.report import crossed
 
 N_BOOT = 2000
 CONFIDENCE = 0.95
@@ -70,6 +70,8 @@ class RowStats:
     tied: bool | None  # Δ interval contains 0; None: not testable (the best row itself, or too little data)
     scheme: str  # "seeds x subjects", "seeds x clips" or "seeds only"
     best: bool = False  # the table's best row (`best_label`); no row is when no mean is finite
+    in_best_set: bool | None = None  # could be the best at 95 % (simultaneous over the table); None: untestable
+    p_adjusted: float = math.nan  # simultaneous p-value of "below the best" (nan: untestable or the best row)
 
 
 def predictions_from(record_predictions: Mapping | None) -> Predictions | None:
@@ -157,6 +159,30 @@ def _p_best_pool(rows: Mapping[str, Mapping[int, Any]], best: str, clip_level: b
     return sorted(pool), [lab for lab in sorted(rows) if pool <= set(rows[lab])]
 
 
+def _unit_stats(p: Predictions, metric: str, units: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per-unit sufficient statistics of one seed's predictions: [U, 2] (correct, count) for accuracy, [U, K, K]
+    confusion matrices for macro-F1."""
+    pos = np.searchsorted(units, p.unit)
+    if metric == "accuracy":
+        return np.stack([np.bincount(pos, weights=(p.y_true == p.y_pred).astype(float), minlength=len(units)),
+                         np.bincount(pos, minlength=len(units)).astype(float)], axis=1)
+    cm = np.zeros((len(units), n_classes, n_classes))
+    np.add.at(cm, (pos, p.y_true, p.y_pred), 1.0)
+    return cm
+
+
+def _loo(row: Mapping[int, Any], seeds: list[int], metric: str, units: np.ndarray, n_classes: int,
+         cache: dict[tuple[int, int], np.ndarray]) -> np.ndarray:
+    """[len(seeds), U+1] leave-one-unit-out metric matrix of one row on `seeds` (crossed.leave_one_out)."""
+    rows = []
+    for s in seeds:
+        key = (id(row[s]), s)
+        if key not in cache:
+            cache[key] = crossed.leave_one_out(_unit_stats(row[s], metric, units, n_classes)[None], metric)[0]
+        rows.append(cache[key])
+    return np.stack(rows)
+
+
 def bootstrap_table(rows: Mapping[str, Mapping[int, Any]], metric: str, seed: int,
                     values: Mapping[str, Mapping[int, float]], n_classes: int,
                     n_boot: int = N_BOOT) -> dict[str, RowStats]:
@@ -164,12 +190,12 @@ def bootstrap_table(rows: Mapping[str, Mapping[int, Any]], metric: str, seed: in
     {seed: value} (seeds-only scheme, used when any row lacks predictions); `values` are the rows' per-seed
     metric values from the records (what the tables show).
 
-    A row's interval uses its own seeds; its Δ to best is paired on the seeds it shares with the best row
-    (the mean of the per-seed differences); P(best) resamples the seeds that the best row shares with every
-    testable row (`_p_best_pool`), so every P(best) of a table comes from the same draws and they sum to 1.
+    A row's interval uses its own seeds (crossed jackknife, Student t at Satterthwaite df; seeds only: t over
+    seeds); its Δ to best is paired on the seeds it shares with the best row, with the simultaneous
+    (Games-Howell type) interval over the table's testable rows, and `in_best_set` / `tied` say whether the row
+    could be the best (`crossed`). P(best) resamples the seeds that the best row shares with every testable row
+    (`_p_best_pool`), so every P(best) of a table comes from the same draws and they sum to 1.
     """
-    from benchmark.report.stats import t_interval
-
     labels = sorted(rows)
     if not labels:
         return {}
@@ -185,41 +211,53 @@ def bootstrap_table(rows: Mapping[str, Mapping[int, Any]], metric: str, seed: in
     def replicates(lab: str, seeds: list[int], draws: np.ndarray) -> np.ndarray:
         return _row_replicates(rows[lab], seeds, draws, metric, clip_level, weights, units, n_classes)
 
-    def draws_for(n: int) -> np.ndarray:
-        return _seed_draws(seed, n, n_boot)
-
     pool, eligible = _p_best_pool(rows, best, clip_level)
-    pool_draws = draws_for(len(pool))
+    pool_draws = _seed_draws(seed, len(pool), n_boot)
     matrix = np.stack([replicates(lab, pool, pool_draws) for lab in eligible], axis=1)
     winners = np.abs(matrix - matrix.max(1, keepdims=True)) <= TOLERANCE
     share = (winners / winners.sum(1, keepdims=True)).mean(0)
     pool_ok = enough_seeds(len(pool), clip_level) and len(eligible) >= 2  # alone, a row is not "best" of anything
     p_best = {lab: float(share[k]) if pool_ok else math.nan for k, lab in enumerate(eligible)}
+    k_rows = max(2, sum(enough_seeds(len(rows[lab]), clip_level) for lab in labels))
+    cache: dict[tuple[int, int], np.ndarray] = {}
+
+    def spread(lab: str, seeds: list[int], minus: str | None = None) -> tuple[float, float]:
+        """(variance, df) of the seed mean of a row (or of its difference to `minus`) on `seeds`."""
+        if clip_level:
+            m = _loo(rows[lab], seeds, metric, units, n_classes, cache)
+            if minus is not None:
+                m = m - _loo(rows[minus], seeds, metric, units, n_classes, cache)
+            _, var, df = crossed.jackknife(m, difference=minus is not None)
+            return var, df
+        vals = [float(rows[lab][s]) - (float(rows[minus][s]) if minus is not None else 0.0) for s in seeds]
+        _, var, df = crossed.seeds_only(vals)
+        return var, df
+
     out = {}
     for lab in labels:
         own = sorted(rows[lab])
-        if clip_level:
-            lo, hi = _interval(replicates(lab, own, draws_for(len(own)))) if enough_seeds(len(own), True) \
-                else (math.nan, math.nan)
-        else:
-            lo, hi = t_interval([values[lab][s] for s in own if s in values[lab]])
+        lo = hi = math.nan
+        if enough_seeds(len(own), clip_level) or (not clip_level and len(own) >= 2):
+            var, df = spread(lab, own)
+            lo, hi = crossed.t_interval(means[lab], var, df)
         shared = sorted(set(rows[lab]) & set(rows[best]))
         delta = float(np.mean([values[lab][s] - values[best][s] for s in shared])) if shared else math.nan
-        d_lo = d_hi = math.nan
+        d_lo = d_hi = p_adj = math.nan
         tied: bool | None = None
         if lab == best:
             d_lo = d_hi = 0.0
-        elif clip_level and enough_seeds(len(shared), True):
-            draws = draws_for(len(shared))
-            d_lo, d_hi = _interval(replicates(lab, shared, draws) - replicates(best, shared, draws))
-            tied = bool(d_lo <= 0.0 <= d_hi)
-        elif shared and not clip_level:
-            diffs = [values[lab][s] - values[best][s] for s in shared]
-            if len(shared) >= MIN_SEEDS_SEED_ONLY and float(np.ptp(diffs)) > TOLERANCE:
-                d_lo, d_hi = t_interval(diffs)
-                tied = bool(d_lo <= 0.0 <= d_hi)
+        elif enough_seeds(len(shared), clip_level) and enough_seeds(len(own), clip_level):
+            var, df = spread(lab, shared, best)
+            if not math.isnan(var) and var > crossed.MIN_VARIANCE:
+                se = math.sqrt(var)
+                half = crossed.critical(k_rows, df) * se
+                d_lo, d_hi = delta - half, delta + half
+                p_adj = crossed.adjusted_p(delta / se, k_rows, df)
+                tied = bool(abs(delta) <= half)
+        in_set: bool | None = True if lab == chosen else tied
         out[lab] = RowStats(lo if math.isnan(lo) else max(0.0, lo), hi if math.isnan(hi) else min(1.0, hi),
-                            p_best.get(lab, math.nan), delta, d_lo, d_hi, tied, scheme, lab == chosen)
+                            p_best.get(lab, math.nan), delta, d_lo, d_hi, tied, scheme, lab == chosen,
+                            in_set, p_adj)
     return out
 
 
@@ -294,12 +332,16 @@ def paired_difference(a: Mapping[int, Any], b: Mapping[int, Any], values_a: Mapp
 
         lo, hi = t_interval(diffs)
         return PairedDifference(len(shared), mean, lo, hi, t_superiority(diffs), scheme)
-    draws = _seed_draws(seed, len(shared), n_boot)
-    va, vb = (_row_replicates(rows[k], shared, draws, metric, clip_level, weights, units, n_classes) for k in "ab")
-    d = va - vb
-    lo, hi = _interval(d)
-    p = float(np.mean((d > TOLERANCE) + 0.5 * (np.abs(d) <= TOLERANCE)))
-    return PairedDifference(len(shared), mean, lo, hi, p, scheme)
+    cache: dict[tuple[int, int], np.ndarray] = {}
+    m = _loo(rows["a"], shared, metric, units, n_classes, cache) - _loo(rows["b"], shared, metric, units, n_classes,
+                                                                        cache)
+    _, var, df = crossed.jackknife(m, difference=True)
+    if math.isnan(var) or var <= crossed.MIN_VARIANCE:  # constant in every seed and subject: untestable
+        return PairedDifference(len(shared), mean, math.nan, math.nan, math.nan, scheme)
+    lo, hi = crossed.t_interval(mean, var, df)
+    from scipy import stats as st
+
+    return PairedDifference(len(shared), mean, lo, hi, float(st.t.cdf(mean / math.sqrt(var), df)), scheme)
 
 
 def best_label(means: Mapping[str, float], n_seeds: Mapping[str, int], clip_level: bool) -> str | None:

@@ -1,9 +1,9 @@
 """Findings: the leaderboards read out in a few lines, regenerated from the records like every table.
 
 `findings_markdown(rs)` writes, for every (dataset, split, protocol variant):
-- the best method on the main metric (mean ± std, n seeds, P(best) where test subjects are resampled);
-- the methods tied with it (the paired 95 % interval of the difference to the best contains 0, as the
-  leaderboard's dagger) and those significantly below it;
+- the best method on the main metric (mean ± std, n seeds; its mean is the selected maximum, marked ‡);
+- the other methods that could be the best (the leaderboard's simultaneous best set, its dagger) and those
+  below the best under that family-wise procedure;
 then the best method of every group of the further-metrics tables (retrieval views on mean average precision;
 missing-modality conditions, k-NN k's and evaluators on the main metric); ranks across a protocol's variants
 (label budgets), the reference split's ranking against the subject folds' (`rankings`), and the encoders'
@@ -13,6 +13,7 @@ conclusions beyond them.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 from tabulate import tabulate
 
@@ -26,7 +27,7 @@ from benchmark.report.leaderboard import (
     secondary_tables,
 )
 from benchmark.report.rankings import fold_agreement, variant_ranks
-from benchmark.report.tables import METRIC_TITLES, mean_std, table_title
+from benchmark.report.tables import METRIC_TITLES, PROCEDURE, SELECTED, mean_std, table_title
 
 VIEW_METRIC = "map"  # the retrieval column summarised per view
 
@@ -53,11 +54,8 @@ def board_finding(board: Leaderboard) -> list[str]:
             tied.append(lab)
         else:
             below.append(lab)
-    # P(best) only where test subjects are resampled too: from three seed values alone it saturates at 0 or 1
-    p_best = cell.boot.p_best if cell.boot is not None and cell.boot.scheme != "seeds only" else math.nan
-    p_text = "" if math.isnan(p_best) else f", P(best) {p_best:.2f}"
     return [table_title(board.dataset, board.split, board.table),
-            f"{label} {mean_std(cell.summary)} (n={cell.summary.n}{p_text})", _names(tied), _names(below),
+            f"{label} {mean_std(cell.summary)} {SELECTED} (n={cell.summary.n})", _names(tied), _names(below),
             _names(untested)]
 
 
@@ -85,24 +83,67 @@ def view_findings(rs: ResultSet) -> list[list[str]]:
     return rows
 
 
-def findings_markdown(rs: ResultSet, suite: str | None = None) -> str:
-    """The findings document (deterministic text: no timestamps, no paths)."""
+def design_of(rs: ResultSet, board: Leaderboard) -> tuple[str, int]:
+    """('4 test subjects, 5 seeds' or '... (folds pooled)' or 'seeds only, 3 seeds', subjects; 0 without
+    per-clip predictions) of a leaderboard's main metric."""
+    ents = rs.by_table().get((board.dataset, board.split, board.table), [])
+    units = {u for e in ents if e.predictions for u in (e.predictions.get("groups") or {}).get("subject", [])}
+    seeds = sorted({c[board.main_metric].summary.n for _, c in board.rows if board.main_metric in c})
+    seed_text = f"{seeds[-1]} seeds" if seeds and seeds[0] == seeds[-1] else f"{seeds[0]}-{seeds[-1]} seeds" \
+        if seeds else "no seeds"
+    cell = next((c[board.main_metric] for _, c in board.rows if board.main_metric in c), None)
+    if cell is None or cell.boot is None or cell.boot.scheme == "seeds only" or not units:
+        return f"seeds only, {seed_text}", 0
+    folds = any(e.artifacts.get("folds") for e in ents)
+    return f"{len(units)} test subjects{' (folds pooled)' if folds else ''}, {seed_text}", len(units)
+
+
+def power_text(calibration: Mapping | None, board: Leaderboard, subjects: int) -> str:
+    """'2 pts: 12 %, 5 pts: 48 %' from the folder's calibration where it simulated this design, else 'n/a'."""
+    if not calibration:
+        return "n/a (run calibrate)"
+    design = calibration.get("design", {})
+    if calibration.get("dataset_split") != f"{board.dataset}/{board.split}" or design.get("subjects") != subjects:
+        return "n/a (other design)"
+    gaps = calibration.get("gaps", {})
+    parts = [f"{g} pts: {100 * gaps[g]['power_per_row']:.0f} %" for g in ("2", "5")
+             if isinstance(gaps.get(g), dict) and "power_per_row" in gaps[g]]
+    return ", ".join(parts) if parts else "n/a"
+
+
+def findings_markdown(rs: ResultSet, suite: str | None = None, calibration: Mapping | None = None) -> str:
+    """The findings document (deterministic text: no timestamps, no paths). `calibration`: the folder's
+    `calibration.json` (benchmark.report.calibrate), for the power of each claim's design."""
     boards = leaderboards(rs)
     title = f"# Findings: suite `{suite}`" if suite else "# Findings"
     metrics = sorted({METRIC_TITLES.get(b.main_metric, b.main_metric) for b in boards})
     parts = [title, "",
              (f"Read out of `leaderboard.md` (same records, same tests). Main metric: {_names(metrics)}, in %, "
-              f"mean ± std over seeds. 'Tied with the best' = the paired 95 % interval of the difference to the "
-              f"best row contains 0 (bootstrap over seeds and test subjects where records hold per-clip "
-              f"predictions, else a paired t-interval over seeds); 'untestable' = fewer than "
-              f"{bootstrap.MIN_SEEDS_CLIP} seeds shared with the best row ({bootstrap.MIN_SEEDS_SEED_ONLY} for "
-              f"seeds-only records) or differences without variance. P(best) per row is in `leaderboard.md`. "
-              f"With a handful of seeds "
-              f"only large, consistent differences show: a tie is absence of evidence, not evidence of equality."),
+              f"mean ± std over seeds. 'Could also be best' = the simultaneous 95 % interval of the difference to "
+              f"the best row contains 0 ({PROCEDURE}; the variance over seeds and test subjects where records hold "
+              f"per-clip predictions, else over seeds); 'below the best' = excluded by it; 'untestable' = fewer "
+              f"than {bootstrap.MIN_SEEDS_CLIP} seeds shared with the best row ({bootstrap.MIN_SEEDS_SEED_ONLY} for "
+              f"seeds-only records) or a difference that does not vary. {SELECTED} = the best mean is the selected "
+              f"maximum, so biased upward (winner's curse). With a handful of seeds and test subjects only large, "
+              f"consistent differences show: staying in the best set is absence of evidence, not evidence of "
+              f"equality."),
              ""]
-    rows = [board_finding(b) for b in boards]
-    parts += [tabulate(rows, headers=["Table", "Best", "Tied with the best", "Significantly below the best",
-                                      "Untestable"], tablefmt="github", disable_numparse=True), ""]
+    rows = []
+    for b in boards:
+        design, subjects = design_of(rs, b)
+        rows.append(board_finding(b) + [design, power_text(calibration, b, subjects)])
+    parts += [tabulate(rows, headers=["Table", "Best", "Could also be best", "Below the best (simultaneous)",
+                                      "Untestable", "Design", "Power (gap)"], tablefmt="github",
+                       disable_numparse=True), ""]
+    if calibration:
+        d, null = calibration.get("design", {}), calibration.get("null", {})
+        parts += [(f"Design = what each claim rests on (test subjects, seeds). Power = the chance that a row this "
+                   f"many points of accuracy below the best is called below it, from `{calibration_command(calibration)}` "
+                   f"({d.get('rows')} rows x {d.get('seeds')} seeds on {d.get('subjects')} test subjects, "
+                   f"{d.get('sims')} simulated tables; family-wise false-claim rate with all rows equal "
+                   f"{100 * null.get('fwer', math.nan):.1f} %, row-interval coverage "
+                   f"{100 * null.get('coverage', math.nan):.1f} %). Where a dataset has both designs (xsub with 4 "
+                   f"test subjects, and the 8-subject folds), the folds carry the claim."), ""]
     views = view_findings(rs)
     if views:
         parts += ["## Views and conditions", "",
@@ -120,6 +161,14 @@ def findings_markdown(rs: ResultSet, suite: str | None = None) -> str:
     if health:
         parts += [health]
     return "\n".join(parts).rstrip() + "\n"
+
+
+def calibration_command(calibration: Mapping) -> str:
+    """The calibrate command that produced a calibration (as stored in it)."""
+    design = calibration.get("design", {})
+    gaps = " ".join(f"{g:g}" for g in design.get("gaps", []))
+    return (f"python -m benchmark.report.calibrate results/{calibration.get('folder')} --table {design.get('table')} --rows "
+            f"{design.get('rows')} --seeds {design.get('seeds')} --sims {design.get('sims')} --gap {gaps}")
 
 
 __all__ = ["board_finding", "findings_markdown", "view_findings"]

@@ -20,8 +20,9 @@ MAIN_GROUP = "main"  # group of further metrics without a '<group>/' prefix
 
 @dataclass(frozen=True)
 class MetricCell:
-    """One metric of one leaderboard row: summary over seeds (its interval from the bootstrap), best flag,
-    comparison with the best (tied: the paired Δ interval contains 0) and the bootstrap's row statistics."""
+    """One metric of one leaderboard row: summary over seeds (its interval from `bootstrap_table`), best flag,
+    comparison with the best (tied: the simultaneous Δ interval contains 0, the row could be the best) and the
+    row statistics."""
 
     summary: stats.Summary
     best: bool

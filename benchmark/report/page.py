@@ -87,7 +87,7 @@ def _table_html(rs: ResultSet, board: Leaderboard, table_id: str) -> str:
         boot = cells[board.main_metric].boot
         e = eff.get(lab)
         sort_keys.append([lab] + [v for m in board.metrics for v in (cells[m].summary.mean, cells[m].summary.ci_low)]
-                         + [cells[board.main_metric].summary.n, "" if boot is None else boot.p_best,
+                         + [cells[board.main_metric].summary.n, "" if boot is None else boot.p_adjusted,
                             "" if boot is None else boot.delta]
                          + ([e.params_m, e.gflops_clip, e.pretrain_min, e.peak_mem_gb] if e else []))
     best = {(i, 1 + 2 * j) for i, (_, cells) in enumerate(board.rows) for j, m in enumerate(board.metrics)
@@ -249,7 +249,9 @@ def page_html(rs: ResultSet, suite: str | None, figure_names: Iterable[str], pap
     links = ['<a href="#tables">tables</a>'] + (['<a href="#paper-comparison">paper comparison</a>'] if paper_md else [])
     links += ['<a href="#compute">how these records were produced</a>'] if compute_md else []
     body.append(f'<p class="note">Jump to: {" · ".join(links)}</p>')
-    legend = (tables.intro_line(rs) + " On this page a shaded method name marks a row that could be best (it "
+    legend = (tables.intro_line(rs) + " Best set = the rows that could be the best at 95 % (simultaneous over "
+              "the table), with the adjusted p-value; Δ to best with its simultaneous interval; ‡ = the selected "
+              "best mean (biased upward). On this page a shaded method name marks a row of the best set (it "
               "replaces the † of the Markdown tables).")
     body.append(f'<details id="how-to-read"><summary>How to read the tables</summary><p class="note">'
                 f"{md_html._inline(legend)}</p></details>")

@@ -12,8 +12,8 @@ override, so a run with shortened schedules (`--epochs-scale`, the quick suite) 
 never set beside the published numbers. The comparison is written only for (dataset, split) pairs that have
 published numbers and such records.
 
-Per row: ours as mean ± std over seeds; our 95 % interval of that mean (the leaderboard's two-level bootstrap
-over seeds and test subjects where records hold per-clip predictions, else the t-interval over seeds); and
+Per row: ours as mean ± std over seeds; our 95 % interval of that mean (the leaderboard's interval over seeds
+and test subjects where records hold per-clip predictions, else the t-interval over seeds); and
 whether the published value is plausible as ONE run of ours. Published values are single runs (one seed,
 selected on one validation subject), so they are judged against the spread of single runs, not against the
 interval of our mean: the 95 % prediction interval of one further run under a normal model of our seeds,
@@ -21,9 +21,15 @@ mean ± t(0.975, n-1) · std · sqrt(1 + 1/n) (n >= 2, clipped to [0, 100] %), p
 percentile among our seeds (the share of our seeds below it, ties counted half). "plausible" = inside that
 prediction interval.
 
+Under each table, a joint verdict over all rows (`joint_verdict`): the pooled offset ours - published with
+its t interval over rows, a sign test of "published above our mean", and whether the published values fit as
+single runs of ours (their one-run standardized offsets combined by Stouffer, each t_{n-1}); row-by-row
+"plausible" verdicts can hide a joint, systematic offset.
+
 Under each table the headline pair (challenger vs baseline, e.g. CMC-CMKM vs CMC) gets its verdict from the
-paired bootstrap (same seeds, same drawn test subjects; `bootstrap.paired_difference`; records without
-per-clip predictions: Student t over the paired seeds): the mean difference, its 95 % interval,
+paired difference (same seeds, same test subjects; `bootstrap.paired_difference`: crossed jackknife over
+seeds and test subjects with Student t at Satterthwaite df; records without per-clip predictions: Student t
+over the paired seeds): the mean difference, its 95 % interval,
 P(challenger > baseline), and "real" only when the interval excludes 0.
 """
 from __future__ import annotations
@@ -291,13 +297,69 @@ def verdict_line(section: PaperSection) -> str:
             f"P({chal} > {base}) = {_prob(d.p_greater)}: {verdict}.")
 
 
+@dataclass(frozen=True)
+class JointVerdict:
+    """All rows of a section at once: the pooled offset (ours - published, points), its t interval over rows,
+    the sign test of 'published above our mean', and the test of the published values as single runs of ours."""
+
+    n_rows: int
+    offset: float
+    low: float
+    high: float
+    n_above: int  # rows whose published value exceeds our mean
+    p_sign: float
+    p_single_run: float  # Stouffer over the rows' one-run standardized offsets (t_{n-1} each)
+
+
+def joint_verdict(section: PaperSection) -> JointVerdict | None:
+    """The joint reproduction verdict over the section's rows with at least 2 seeds (None with fewer than 2)."""
+    from scipy import stats as st
+
+    rows = [r for r in section.rows if r.ours.n >= 2 and math.isfinite(r.ours.std) and r.ours.std > 0]
+    if len(rows) < 2:
+        return None
+    diffs = [r.difference for r in rows]
+    offset = sum(diffs) / len(diffs)
+    lo, hi = stats.t_interval(diffs)
+    above = sum(1 for d in diffs if d < 0)
+    ties = sum(1 for d in diffs if d == 0)
+    p_sign = float(st.binomtest(above, len(diffs) - ties, 0.5).pvalue) if len(diffs) > ties else math.nan
+    z = sum((r.value / 100.0 - r.ours.mean) / (r.ours.std * math.sqrt(1 + 1 / r.ours.n)) for r in rows)
+    var = sum((r.ours.n - 1) / (r.ours.n - 3) if r.ours.n > 3 else 3.0 for r in rows)  # var of t_{n-1}; n <= 3: 3
+    p_single = float(2 * st.norm.sf(abs(z) / math.sqrt(var)))
+    return JointVerdict(len(rows), offset, lo, hi, above, p_sign, p_single)
+
+
+def joint_line(section: PaperSection) -> str:
+    """One sentence: the joint reproduction verdict over all rows (or why there is none)."""
+    from benchmark.report.tables import fmt_p
+
+    j = joint_verdict(section)
+    if j is None:
+        return "Joint verdict: n/a - needs at least 2 rows with 2 or more seeds."
+    side = "above" if j.offset < 0 else "below"
+    shown = not (j.low <= 0.0 <= j.high) or j.p_sign < 0.05
+    if not shown:
+        verdict = "no joint offset shown"
+    elif j.p_single_run >= 0.05:
+        verdict = (f"the published values sit jointly {side} ours, but within what single runs of ours would give "
+                   f"(consistent with selected single runs)")
+    else:
+        verdict = (f"the published values sit jointly {side} ours by more than single runs of ours explain: a "
+                   f"systematic difference remains (or the published runs were selected from many)")
+    return (f"Joint verdict over {j.n_rows} rows: ours - published = {j.offset:+.2f} points on average (95 % "
+            f"t-interval over rows [{j.low:+.2f}, {j.high:+.2f}]); published above our mean on {j.n_above} of "
+            f"{j.n_rows} rows (sign test p = {fmt_p(j.p_sign)}); as single runs of ours (one-run standardized "
+            f"offsets, Stouffer) p = {fmt_p(j.p_single_run)}: {verdict}.").replace("= <", "<").replace("= >", ">")
+
+
 def paper_markdown(sections: list[PaperSection], protocol: str | None = None) -> str:
     """The comparison document: one table and one verdict line per (dataset, split)."""
     data = published()
     protocol = data.protocol if protocol is None else protocol
     parts = ["# Published vs reproduced", "",
              (f"Published: {data.source}. Ours: protocol `{protocol}`, mean ± std over seeds (n seeds), and the "
-              f"95 % interval of that mean (bootstrap over seeds and test subjects, or t over seeds where records "
+              f"95 % interval of that mean (jackknife t over seeds and test subjects, or t over seeds where records "
               f"lack per-clip predictions). The published values are single runs, so they are judged against "
               f"one run of ours: `one run (95 % PI)` is the prediction interval of one further seed, mean ± "
               f"t(0.975, n-1) · std · sqrt(1 + 1/n) clipped to [0, 100]; `plausible` = the published value lies "
@@ -311,7 +373,8 @@ def paper_markdown(sections: list[PaperSection], protocol: str | None = None) ->
         table = tabulate(rows, headers=["Modality", "Approach", "published", "ours (mean ± std, n)",
                                         "our 95 % interval", "one run (95 % PI)", "plausible", "percentile",
                                         "difference"], tablefmt="github", disable_numparse=True)
-        parts += [f"## {sec.dataset} / {sec.split} ({sec.metric})", "", table, "", verdict_line(sec), ""]
+        parts += [f"## {sec.dataset} / {sec.split} ({sec.metric})", "", table, "", joint_line(sec), "",
+                  verdict_line(sec), ""]
     return "\n".join(parts).rstrip("\n") + "\n"
 
 

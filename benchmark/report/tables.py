@@ -1,15 +1,16 @@
 """Leaderboard rendering: Markdown, CSV and LaTeX from the aggregated numbers (deterministic text).
 
-Values are shown in percent as mean ± std over seeds with a 95% bootstrap interval over seeds and test
-subjects (benchmark.report.bootstrap); the best mean of a column is bold, rows whose paired Δ-to-best
-interval contains 0 carry a dagger, and every row shows P(best) and Δ to best with its interval.
+Values are shown in percent as mean ± std over seeds with a 95% interval over seeds and test subjects
+(benchmark.report.crossed); the best mean of a column is bold, rows that could be the best (the simultaneous
+comparison with the best row does not exclude them) carry a dagger, and every row shows whether it is in the
+best set (with its adjusted p-value) and Δ to best with its simultaneous interval.
 """
 from __future__ import annotations
 
 import csv
 import io
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from tabulate import tabulate
 
@@ -27,6 +28,9 @@ from benchmark.report.leaderboard import (
 
 METRIC_TITLES = {"accuracy": "Accuracy", "f1_macro": "Macro-F1"}
 DAGGER = "†"
+COVERAGE_TARGET = 0.93  # a design whose calibrated row-interval coverage is below this prints no interval
+PROCEDURE = ("Games-Howell-type all-pairs comparison (studentized range over the k rows with enough seeds, "
+             "crossed seed x subject jackknife variance, Satterthwaite df), family-wise error <= 5 %")
 
 
 def pct(x: float, digits: int = 2) -> str:
@@ -35,10 +39,10 @@ def pct(x: float, digits: int = 2) -> str:
 
 
 def fmt_p(p: float) -> str:
-    """A p-value with three decimals ('<0.001' below that)."""
+    """A p-value with three decimals, never 0 or 1: '< 0.001' and '> 0.999' beyond them."""
     if p is None or math.isnan(p):
         return "n/a"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
+    return "< 0.001" if p < 0.001 else "> 0.999" if p > 0.999 else f"{p:.3f}"
 
 
 def mean_std(s: stats.Summary) -> str:
@@ -86,42 +90,83 @@ def _tex_value(cell: MetricCell) -> str:
     return text
 
 
-def _pbest_text(cell: MetricCell) -> str:
+SELECTED = "‡"  # the best row's mean: selected as the maximum, so biased upward (winner's curse)
+
+
+def best_set_text(cell: MetricCell) -> str:
+    """'yes' (the best row), 'yes (p = 0.213)', 'no (p < 0.001)', 'untestable' or 'n/a'."""
     b = cell.boot
-    return "n/a" if b is None or math.isnan(b.p_best) else f"{b.p_best:.2f}"
+    if b is None or math.isnan(b.delta):
+        return "n/a"
+    if cell.best:
+        return "yes"
+    if b.in_best_set is None:
+        return "untestable" if enough_to_test(cell) else "n/a"
+    return f"{'yes' if b.in_best_set else 'no'} (p = {fmt_p(b.p_adjusted)})".replace("= <", "<").replace("= >", ">")
+
+
+def enough_to_test(cell: MetricCell) -> bool:
+    """Whether the row had the seeds for a comparison (so a missing verdict means: no variance to judge by)."""
+    b = cell.boot
+    return b is not None and bootstrap.enough_seeds(cell.summary.n, b.scheme != "seeds only")
 
 
 def _delta_text(cell: MetricCell) -> str:
     b = cell.boot
     if cell.best:
-        return "best"
+        return f"best {SELECTED}"
     if b is None or math.isnan(b.delta):
         return "n/a"
     sign = "+" if b.delta > 0 else ""
     if b.tied is None:
         return f"{sign}{pct(b.delta)}"
-    return f"{sign}{pct(b.delta)} [{pct(b.delta_low)}, {pct(b.delta_high)}]"
+    return f"{sign}{pct(b.delta)} [{bound_text(b.delta_low)}, {bound_text(b.delta_high)}]"
+
+
+def bound_text(x: float) -> str:
+    """An interval bound in %: two decimals, more where those would print a non-zero bound as 0.00 (so no
+    verdict seems to hinge on a '-0.00')."""
+    if abs(x) < 1e-8:  # float noise around an exact 0
+        return "0.00"
+    text = pct(x)
+    digits = 2
+    while text.lstrip("-") == "0.00" + "0" * (digits - 2) and x != 0.0 and digits < 6:
+        digits += 1
+        text = pct(x, digits)
+    return text
 
 
 def _scheme_mark(cell: MetricCell) -> str:
     return "*" if cell.boot is not None and cell.boot.scheme == "seeds only" else ""
 
 
-def _board_rows(board: Leaderboard, value: Callable[[MetricCell], str], text: Callable[[str], str]
-                ) -> tuple[list[str], list[list[str]]]:
+def uncovered(calibration: Mapping | None, board: Leaderboard) -> str | None:
+    """'n/a (design covers 91.7 %)' where the folder's calibration simulated this table's dataset/split and its
+    row intervals missed the 93 % coverage target (benchmark.report.calibrate), else None."""
+    if not calibration or calibration.get("dataset_split") != f"{board.dataset}/{board.split}":
+        return None
+    coverage = calibration.get("null", {}).get("coverage", math.nan)
+    return f"n/a (design covers {100 * coverage:.1f} %)" if coverage < COVERAGE_TARGET else None
+
+
+def _board_rows(board: Leaderboard, value: Callable[[MetricCell], str], text: Callable[[str], str],
+                ci_note: str | None = None) -> tuple[list[str], list[list[str]]]:
     headers = [text("Method")]
     for m in board.metrics:
         title = METRIC_TITLES.get(m, m)
         headers += [text(f"{title} (%)"), text("95% CI")]
     main_title = METRIC_TITLES.get(board.main_metric, board.main_metric)
-    headers += [text("n"), text(f"P(best) ({main_title})"), text("Δ to best [95% CI]")]
+    headers += [text("n"), text(f"best set ({main_title})"), text("Δ to best [simultaneous 95% CI]")]
     rows = []
     for label, cells in board.rows:
         row = [text(label)]
         for m in board.metrics:
-            row += [value(cells[m]), text(ci_text(cells[m].summary) + _scheme_mark(cells[m]))]
+            boot = cells[m].boot
+            ci = ci_note if ci_note and boot is not None and boot.scheme != "seeds only" \
+                else ci_text(cells[m].summary) + _scheme_mark(cells[m])
+            row += [value(cells[m]), text(ci)]
         main = cells[board.main_metric]
-        row += [str(main.summary.n), text(_pbest_text(main)), text(_delta_text(main))]
+        row += [str(main.summary.n), text(best_set_text(main)), text(_delta_text(main))]
         rows.append(row)
     return headers, rows
 
@@ -157,17 +202,33 @@ def intro_line(rs: ResultSet) -> str:
     if rs.mixed:
         extra += ". WARNING: --allow-mixed combines records of different code versions, devices, precisions or data"
     return (f"Generated by `benchmark.report` from {rs.n_files} record(s) in `records/`{extra}. "
-            f"Values are mean ± std over seeds in %, n = seeds. 95% CI: percentile interval of a two-level "
-            f"bootstrap that resamples seeds and test subjects ({bootstrap.N_BOOT} replicates, per-clip "
-            f"predictions; none with fewer than {bootstrap.MIN_SEEDS_CLIP} seeds); * = seeds only (records "
-            f"without per-clip predictions): Student-t interval over "
-            f"seeds, a paired t-interval for Δ, and no claim with fewer than {bootstrap.MIN_SEEDS_SEED_ONLY} "
-            f"shared seeds or differences without variance. P(best) = share of replicates in which "
-            f"the row is best (the best is chosen again in each; over the seeds every testable row has). "
-            f"Δ to best = row mean - best mean with the "
-            f"paired bootstrap interval (same seeds, subjects, clips); **bold** = best mean of the column among "
-            f"the rows with enough seeds for an interval; "
-            f"{DAGGER} = that interval contains 0; n/a = not enough data.")
+            f"Values are mean ± std over seeds in %, n = seeds. 95% CI: Student-t interval with the variance of "
+            f"the seed mean from two jackknives (over seeds, and over test subjects left out one at a time) on "
+            f"min(seeds - 1, subjects - 1) degrees of freedom (per-clip predictions; none with fewer than "
+            f"{bootstrap.MIN_SEEDS_CLIP} seeds or without variation); * = seeds only (records without per-clip "
+            f"predictions): Student-t interval over seeds, and no comparison with fewer than "
+            f"{bootstrap.MIN_SEEDS_SEED_ONLY} shared seeds. Δ to best = row mean - best mean (paired on shared "
+            f"seeds) with its simultaneous 95% interval: {PROCEDURE}. best set = the rows that could be the best "
+            f"at 95% (that interval contains 0), with the adjusted p-value of 'below the best' "
+            f"({DAGGER} on the value); 'untestable' = the difference does not vary over seeds and subjects, so no "
+            f"claim is made. **bold** = best mean of the column among the rows with enough seeds; "
+            f"{SELECTED} = that mean is the selected maximum, biased upward (winner's curse). "
+            f"n/a = not enough data. See docs/statistics.md.")
+
+
+def best_set_line(board: Leaderboard) -> str:
+    """The table's legend line: the rows that could be the best, and the procedure that says so."""
+    main = board.main_metric
+    boots = {lab: cells[main].boot for lab, cells in board.rows if main in cells}
+    rows = [lab for lab, b in boots.items() if b is not None and b.in_best_set]
+    if not rows:
+        return ""
+    untested = [lab for lab, cells in board.rows if (b := boots.get(lab)) is not None and b.in_best_set is None
+                and not cells[main].best and not math.isnan(cells[main].summary.mean)]
+    extra = f"; not comparable: {', '.join(untested)}" if untested else ""
+    k = sum(1 for _, cells in board.rows if main in cells and enough_to_test(cells[main]))
+    return (f"Best set (could be best at 95 %, {METRIC_TITLES.get(main, main)}; simultaneous Games-Howell-type "
+            f"comparison over k = {max(k, 2)} rows, family-wise error <= 5 %): {', '.join(rows)}{extra}.")
 
 
 def _pooled_note(rs: ResultSet, board: Leaderboard) -> str:
@@ -196,15 +257,20 @@ def efficiency_note(rs: ResultSet, board: Leaderboard) -> str:
     return f"{efficiency.NOTE} Device: {efficiency.devices(rs, board.dataset, board.split, board.table)}."
 
 
-def leaderboard_markdown(rs: ResultSet, suite: str | None = None) -> str:
-    """The whole leaderboard as one Markdown document: one section per table, then further metrics."""
+def leaderboard_markdown(rs: ResultSet, suite: str | None = None, calibration: Mapping | None = None) -> str:
+    """The whole leaderboard as one Markdown document: one section per table, then further metrics. Where
+    `calibration` (the folder's calibration.json) shows a table's design below 93 % coverage, its per-clip
+    row intervals are not printed."""
     title = f"# Leaderboard: suite `{suite}`" if suite else "# Leaderboard"
     parts = [title, "", intro_line(rs), ""]
     for board in leaderboards(rs):
-        headers, rows = _board_rows(board, _md_value, lambda s: s)
+        headers, rows = _board_rows(board, _md_value, lambda s: s, uncovered(calibration, board))
         parts += [f"## {table_title(board.dataset, board.split, board.table)}", "",
                   f"Main metric: {METRIC_TITLES.get(board.main_metric, board.main_metric)}.{_pooled_note(rs, board)}",
                   "", _tab(headers, rows, "github"), ""]
+        legend = best_set_line(board)
+        if legend:
+            parts += [legend, ""]
     parts += anchor_section(rs)  # your rows against a folder's baselines (empty without baselines)
     parts += _cost_sections(rs)
     secondary = secondary_tables(rs)
@@ -221,8 +287,8 @@ def leaderboard_markdown(rs: ResultSet, suite: str | None = None) -> str:
 def leaderboard_latex(rs: ResultSet, suite: str | None = None) -> str:
     """The leaderboard tables as a LaTeX fragment (one starred subsection per table)."""
     head = f"% Leaderboard{f' of suite {suite}' if suite else ''}, generated by benchmark.report from records/."
-    parts = [head, "% Mean $\\pm$ std over seeds in %; bold = best; dagger = the paired bootstrap interval of the "
-                   "difference to the best contains 0.", ""]
+    parts = [head, "% Mean $\\pm$ std over seeds in %; bold = best; dagger = could be the best at 95 % (simultaneous: "
+                   + PROCEDURE + ").", ""]
     for board in leaderboards(rs):
         headers, rows = _board_rows(board, _tex_value, _tex_escape)
         parts += [rf"\subsection*{{{_tex_escape(table_title(board.dataset, board.split, board.table))}}}",
@@ -237,7 +303,8 @@ def leaderboard_latex(rs: ResultSet, suite: str | None = None) -> str:
 
 CSV_COLUMNS = ["section", "dataset", "split", "table", "group", "method", "metric", "n", "mean_pct", "std_pct",
                "ci_low_pct", "ci_high_pct", "best", "indistinguishable", "n_paired", "p_best", "delta_pct",
-               "delta_low_pct", "delta_high_pct", "interval_scheme", *efficiency.CSV_HEADERS]
+               "delta_low_pct", "delta_high_pct", "interval_scheme", "in_best_set", "p_adjusted",
+               *efficiency.CSV_HEADERS]
 
 
 def _num(x: float | None, digits: int = 4) -> str:
@@ -268,7 +335,10 @@ def leaderboard_csv(rs: ResultSet) -> str:
                             "" if b is None else _num(100 * b.delta),
                             "" if b is None or b.tied is None else _num(100 * b.delta_low),
                             "" if b is None or b.tied is None else _num(100 * b.delta_high),
-                            "" if b is None else b.scheme, *efficiency.csv_cells(eff.get(label))])
+                            "" if b is None else b.scheme,
+                            "" if b is None or b.in_best_set is None else str(b.in_best_set).lower(),
+                            "" if b is None else _num(b.p_adjusted),
+                            *efficiency.csv_cells(eff.get(label))])
     for table in secondary_tables(rs):
         for group, label, summaries in table.rows:
             for col in table.columns:
@@ -277,5 +347,5 @@ def leaderboard_csv(rs: ResultSet) -> str:
                 name = col if group == MAIN_GROUP else f"{group}/{col}"
                 w.writerow(["further", table.dataset, table.split, table.table, group, label, name,
                             *_summary_fields(summaries[col]), str((group, label, col) in table.best).lower(),
-                            "", "", "", "", "", "", "", "", "", "", ""])
+                            "", "", "", "", "", "", "", "", "", "", "", "", ""])
     return buf.getvalue()
