@@ -296,12 +296,15 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from benchmark.plugins import PluginImportError
     from benchmark.registry import RegistryError
     from benchmark.report.entries import ReportError
-    from benchmark.runner import RunError, RunSettings, execute, parallel_workers, plan_suite
+    from benchmark.runner import RunError, RunSettings, execute, jobs_that_start, parallel_workers, plan_suite
     from benchmark.suites import SuiteError, get_suite, narrow
 
     def log(msg: str) -> None:
         if not args.quiet:
             print(msg, file=sys.stderr, flush=True)
+
+    def warn(msg: str) -> None:  # printed even with --quiet: a skipped dataset, a fall-back to another dataset
+        print(msg, file=sys.stderr, flush=True)
 
     set_default_root(args.data_root)
     try:
@@ -351,13 +354,17 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                                threads=args.threads, quiet=args.quiet, fail_fast=args.fail_fast,
                                data_root=args.data_root, precision=args.precision, command=args.command)
         plan = plan_suite(suite, results_dir, data_root=args.data_root, log=log, device=args.device,
-                          precision=args.precision, strict_methods=_names(args.methods) or ())
+                          precision=args.precision, strict_methods=_names(args.methods) or (), warn=warn)
         if args.dry_run:
             from benchmark.rates import measure_step_times
 
             step_times = measure_step_times(plan, device, args.threads, args.data_root, log)
-            print(plan.summary(device=device, workers=parallel_workers(device, args.jobs, args.threads),
-                               step_times=step_times))
+            started = jobs_that_start(args.jobs, len(plan.needed_units()), args.backend, args.scheduler)
+            if started < args.jobs:
+                print(f"note: {args.jobs} jobs capped at {started}: only {len(plan.needed_units())} work unit(s) to run",
+                      file=sys.stderr)
+            print(plan.summary(device=device, workers=parallel_workers(device, started, args.threads),
+                               step_times=step_times, started=started if started > 1 else None))
             return EXIT_OK
         check_writable(results_dir)
         mark_folder_suite(results_dir, suite.name)

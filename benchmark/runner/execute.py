@@ -11,14 +11,14 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from benchmark import store
 from benchmark.atomic import owner_tag
 from benchmark.registry import DATASETS, METHODS, PROTOCOLS
-from benchmark.runner.cost import format_seconds
+from benchmark.runner.cost import format_seconds, jobs_that_start
 from benchmark.runner.dispatch import dispatch_graph
 from benchmark.runner.plan import Plan, refresh
 from benchmark.runner.planner import plan_suite
@@ -101,6 +101,11 @@ def _execute(plan: Plan, settings: RunSettings, *, log: Callable[[str], None] | 
     if not todo:
         log(f"all {len(plan.cells)} cells already have records in {plan.results_dir}; nothing to run")
         return summary
+    units = len(plan.needed_units())
+    jobs = jobs_that_start(settings.jobs, units, settings.backend, settings.scheduler)
+    if jobs < settings.jobs:
+        log(f"note: {settings.jobs} jobs capped at {jobs}: only {units} work unit(s) to run")
+        settings = replace(settings, jobs=jobs)
     by_unit: dict[str, list[Cell]] = {}
     for c in todo:
         by_unit.setdefault(c.pretrain_key, []).append(c)

@@ -225,16 +225,20 @@ def downloadable(name: str) -> bool:
 
 def plan_suite(suite: Suite, results_dir: Path, *, data_root: str | None = None,
                log: Callable[[str], None] = lambda s: None, device: Any = "auto",
-               precision: str | None = None, strict_methods: Sequence[str] = ()) -> Plan:
+               precision: str | None = None, strict_methods: Sequence[str] = (),
+               warn: Callable[[str], None] | None = None) -> Plan:
     """Expand a suite into cells and pretrain units, and look up what the results folder already holds.
 
     A method entry that applies to none of the suite's datasets is listed as not applicable, unless it is
     in `strict_methods` (what the user named on the command line): then it is a SuiteError saying why.
 
+    `warn` (default `log`) gets what must be seen even when quiet: a dataset skipped, a fall-back dataset.
+
     Keys include the device type and the resolved precision (`numerics_tag(device, precision)`; `precision`
     None takes the suite's): CPU-fp32, CPU-bf16 and CUDA-bf16 results never stand in for each other.
     """
     results_dir = Path(results_dir)
+    warn = warn or log
     infos: dict[str, DatasetInfo] = {}
     messages: list[str] = []
     for name in suite.datasets:
@@ -247,14 +251,14 @@ def plan_suite(suite: Suite, results_dir: Path, *, data_root: str | None = None,
                 if suite.skip_missing:
                     msg = f"skipped {name}: its raw files are not there. {' '.join(hint.split())}"
                     messages.append(msg)
-                    log(msg)
+                    warn(msg)
                     break
                 if not suite.fallback_dataset or suite.fallback_dataset == name:
                     raise RunError(f"{exc}\n{hint}") from exc
                 fb = suite.fallback_dataset
                 msg = f"{exc}\n{hint}\n-> the {suite.name} suite runs on {fb} instead of {name} for now."
                 messages.append(msg)
-                log(msg)
+                warn(msg)
                 if fb in infos:
                     break
                 fb_split = suite.split if suite.split in DATASETS.get(fb).splits else None
