@@ -199,6 +199,22 @@ def list_plugins(out: Callable[[str], None] = print) -> None:
         out(f"  {name:<6} {s.description}")
 
 
+def check_path_names(path: Path, flag: str) -> None:
+    """A RunError when a part of `path` is longer than its file system allows (Errno 36 later, mid-run)."""
+    from benchmark.runner import RunError
+
+    path = Path(path)
+    probe = next((p for p in [path, *path.parents] if os.path.isdir(p)), Path("."))
+    try:
+        name_max = os.pathconf(probe, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    longest = max((part for part in path.parts), key=len, default="")
+    if len(longest.encode()) > name_max:
+        raise RunError(f"{flag} {str(path)[:60]}...: a folder name of {len(longest)} characters (this file system "
+                       f"allows {name_max}); pass a shorter {flag}")
+
+
 MIN_FREE_MB = 200  # records, checkpoints and figures of a suite need far less; below this a run stops first
 
 
@@ -263,11 +279,26 @@ def _raise_terminated(signum: int, frame: Any) -> None:
     # GNU `timeout` signals its child and then the child's process group: a repeat within the grace time must not
     # cut the clean-up short (it used to end the run in mid clean-up, exit -15, its end line at risk). A later
     # SIGTERM stops the run again, should the first have been swallowed somewhere.
+    from benchmark.runner import stop
+
     now = time.monotonic()
     if _first_stop and now - _first_stop[-1] < _STOP_GRACE_S:
         return
     _first_stop[:] = [now]
+    stop.request()
     raise _Terminated()
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    # Ctrl-C reaches the whole process group; `kill -INT` and a group signal may both come. The first stops the
+    # run; a repeat while it ends its workers (still holding the folder's lock) must not cut that short. Should
+    # the first KeyboardInterrupt be swallowed somewhere, the runner's next check stops the run (runner.stop).
+    from benchmark.runner import stop
+
+    if stop.requested():
+        return
+    stop.request()
+    raise KeyboardInterrupt()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -277,15 +308,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.command = shlex.join(["python", "run_all.py", *(sys.argv[1:] if argv is None else argv)])
     in_main_thread = threading.current_thread() is threading.main_thread()
+    from benchmark.runner import stop
+
+    stop.reset()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
+    previous_int = signal.signal(signal.SIGINT, _raise_interrupted) if in_main_thread else None
     try:
         return _main(args, parser)
     except KeyboardInterrupt as stop:
         print("interrupted: finished cells are stored; rerun the same command to resume", file=sys.stderr)
         return 143 if isinstance(stop, _Terminated) else 130
+    except OSError as exc:  # the machine's answer (disk full, read-only, name too long): one line, no traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}; finished cells are stored, fix this and rerun the same command",
+              file=sys.stderr)
+        return EXIT_FAILED
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+            signal.signal(signal.SIGINT, previous_int if previous_int is not None else signal.default_int_handler)
 
 
 def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -327,6 +368,7 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
             if args.to is None:
                 parser.error("--export needs --to DIR (where to write the encoders)")
+            check_path_names(args.to, "--to")
             src, filt = Path(args.export), None
             if not (src / "records").is_dir() and (src.parent / "records").is_dir():
                 src, filt = src.parent, src.name
@@ -341,6 +383,7 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                        protocols=_names(args.protocols), seeds=seeds, epochs_scale=args.epochs_scale,
                        split=args.split)
         results_dir = args.results or Path("results") / suite.name
+        check_path_names(results_dir, "--results")
         if args.report_only:
             if not (results_dir / "records").is_dir():
                 raise RunError(f"no records in {results_dir / 'records'}; run the suite first (or pass --results DIR)")

@@ -354,7 +354,11 @@ def load_dataset(
         for g, v in raw.groups.items():
             arrays[f"grp_{g}"] = np.asarray(v, dtype=np.int64)
         if use_cache:
-            _atomic_savez(cache_file, __meta__=np.asarray(json.dumps(meta_json)), **arrays)
+            try:
+                _atomic_savez(cache_file, __meta__=np.asarray(json.dumps(meta_json)), **arrays)
+            except OSError as exc:  # a full or read-only cache disk costs speed, never the run
+                print(f"warning: cannot write the preprocessing cache {cache_file} ({exc.strerror or exc}); going on "
+                      f"without it (free space there or set $MMHAR_CACHE to another folder)", file=sys.stderr)
     mods = {m: torch.from_numpy(np.ascontiguousarray(arrays[f"mod_{m}"])) for m in plugin.modalities}
     groups = {g: arrays[f"grp_{g}"] for g in meta_json["groups"]}
     splits = {s: v.describe() for s, v in plugin.splits.items()}

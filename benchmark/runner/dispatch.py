@@ -12,10 +12,13 @@ import concurrent.futures as cf
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from benchmark.runner import stop
 from benchmark.runner.units import RunError, RunSettings, WorkUnit
 from benchmark.runner.worker import run_work_unit
 
 SCHEDULER_TIMEOUT_S = 5
+POLL_S = 0.5  # how often the dispatcher looks for a stop that was asked (see runner.stop)
+WORKER_EXIT_S = 10.0  # after a kill, how long a worker may take to exit before SIGKILL
 
 
 def _dask_client(settings: RunSettings) -> tuple[Any, Any]:
@@ -54,6 +57,7 @@ def dispatch_graph(order: list[str], deps: Mapping[str, set[str]], payload_for: 
 
     if settings.backend == "local" and settings.jobs == 1:
         while pending:
+            stop.check()
             k = ready()[0]  # a dependency order always has a ready unit
             pending.remove(k)
             p = payload_for(k)
@@ -64,8 +68,10 @@ def dispatch_graph(order: list[str], deps: Mapping[str, set[str]], payload_for: 
     submit, wait_first, close = _pool(settings)
     limit = len(order) if settings.backend == "dask" else settings.jobs  # dask's scheduler balances its cluster
     running: dict[Any, str] = {}
+    completed = False
     try:
         while pending or running:
+            stop.check()
             for k in ready():
                 if len(running) >= limit:
                     break
@@ -81,26 +87,59 @@ def dispatch_graph(order: list[str], deps: Mapping[str, set[str]], payload_for: 
                 k = running.pop(fut)
                 finished.add(k)
                 yield fut.result()
+        completed = True
     finally:
-        close()
+        close(not completed)  # stopped (signal, error, generator closed): the workers end before this returns
 
 
 def _pool(settings: RunSettings) -> tuple[Callable[[WorkUnit], Any], Callable[[list[Any]], list[Any]],
-                                          Callable[[], None]]:
-    """(submit, wait for at least one, close) of the backend's process pool."""
+                                          Callable[[bool], None]]:
+    """(submit, wait up to POLL_S for at least one, close(aborted)) of the backend's process pool; close(True)
+    ends the workers and returns once they are gone."""
     if settings.backend == "dask":
         client, cluster = _dask_client(settings)
         from distributed import wait
 
-        def close() -> None:
+        submitted: list[Any] = []
+
+        def submit(p: WorkUnit) -> Any:
+            submitted.append(client.submit(run_work_unit, p, pure=False))
+            return submitted[-1]
+
+        def close(aborted: bool) -> None:
+            if aborted and submitted:  # cancel what this run submitted (an outside cluster lives on)
+                client.cancel(submitted)
             client.close()
             if cluster is not None:
                 cluster.close()
 
-        return (lambda p: client.submit(run_work_unit, p, pure=False),
-                lambda fs: list(wait(fs, return_when="FIRST_COMPLETED").done), close)
+        def wait_dask(fs: list[Any]) -> list[Any]:
+            try:
+                return list(wait(fs, timeout=POLL_S, return_when="FIRST_COMPLETED").done)
+            except TimeoutError:
+                return []
+
+        return submit, wait_dask, close
     from joblib.externals.loky import get_reusable_executor
 
     ex = get_reusable_executor(max_workers=settings.jobs)
+
+    def close_loky(aborted: bool) -> None:
+        if aborted:
+            _end_workers(ex)
+
     return (lambda p: ex.submit(run_work_unit, p),
-            lambda fs: list(cf.wait(fs, return_when=cf.FIRST_COMPLETED).done), lambda: None)
+            lambda fs: list(cf.wait(fs, timeout=POLL_S, return_when=cf.FIRST_COMPLETED).done), close_loky)
+
+
+def _end_workers(ex: Any) -> None:
+    """Kill the loky executor's workers and wait until every one has exited (they may be writing records)."""
+    procs = list(getattr(ex, "_processes", {}).values())
+    try:
+        ex.shutdown(wait=True, kill_workers=True)
+    finally:
+        for p in procs:
+            p.join(timeout=WORKER_EXIT_S)
+            if p.is_alive():
+                p.kill()
+                p.join()

@@ -18,6 +18,7 @@ from typing import Any
 from benchmark import store
 from benchmark.atomic import owner_tag
 from benchmark.registry import DATASETS, METHODS, PROTOCOLS
+from benchmark.runner import stop
 from benchmark.runner.cost import format_seconds, jobs_that_start
 from benchmark.runner.dispatch import dispatch_graph
 from benchmark.runner.plan import Plan, refresh
@@ -120,6 +121,7 @@ def _execute(plan: Plan, settings: RunSettings, *, log: Callable[[str], None] | 
     charged: set[str] = set()
 
     def cell_done(unit_key: str, o: dict[str, Any]) -> None:
+        stop.check()  # a stop whose KeyboardInterrupt was swallowed somewhere still ends the run here
         if o["key"] in reported:
             return
         reported.add(o["key"])
@@ -185,8 +187,12 @@ def _run_graph(plan: Plan, settings: RunSettings, by_unit: dict[str, list[Cell]]
             return None
         return work_unit(plan, k, cells, settings)
 
-    for unit_key, outcomes, err in dispatch_graph(order, deps, payload_for, settings, cell_done):
-        handle(unit_key, outcomes, err)
+    units = dispatch_graph(order, deps, payload_for, settings, cell_done)
+    try:
+        for unit_key, outcomes, err in units:
+            handle(unit_key, outcomes, err)
+    finally:
+        units.close()  # now, not when the traceback is freed: the workers end while the folder is still locked
 
 
 def _set_aside_corrupt(plan: Plan, log: Callable[[str], None]) -> None:
