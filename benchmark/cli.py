@@ -308,9 +308,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.command = shlex.join(["python", "run_all.py", *(sys.argv[1:] if argv is None else argv)])
     in_main_thread = threading.current_thread() is threading.main_thread()
-    from benchmark.runner import stop
+    from benchmark.runner import stop as run_stop
 
-    stop.reset()
+    run_stop.arm()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     previous_int = signal.signal(signal.SIGINT, _raise_interrupted) if in_main_thread else None
     try:
@@ -327,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
             signal.signal(signal.SIGINT, previous_int if previous_int is not None else signal.default_int_handler)
+        run_stop.disarm()
 
 
 def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

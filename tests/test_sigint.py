@@ -56,11 +56,17 @@ def _lock_free(results: Path) -> bool:
         return True
 
 
-def _stop_once(results: Path, delay: float, to_group: bool) -> dict:
+def _stop_once(results: Path, delay: float, to_group: bool, after_workers: bool = False) -> dict:
+    """Start the run, wait `delay` s (from the start, or from when its workers exist), send SIGINT, watch it end."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([sys.executable, str(REPO / "run_all.py"), *ARGS, "--results", str(results)], cwd=REPO,
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     pgid = proc.pid
+    deadline = time.monotonic() + 300
+    while after_workers and proc.poll() is None and time.monotonic() < deadline:
+        if [p for p in _writers(pgid, proc.pid) if p != proc.pid]:
+            break
+        time.sleep(0.05)
     time.sleep(delay)
     signalled = proc.poll() is None
     if signalled:
@@ -96,10 +102,11 @@ def _check_files(results: Path) -> None:
 def test_sigint_at_random_moments_ends_workers_before_the_lock_and_exits(tmp_path: Path) -> None:
     rng = random.Random(35)
     outcomes = []
-    for i in range(20):
+    for i in range(20):  # PID and group alternately; at a random time from the start, or once workers run
         results = tmp_path / f"run{i}"
-        to_group = i % 2 == 1
-        out = _stop_once(results, rng.uniform(0.5, 12.0), to_group)
+        to_group, after_workers = i % 2 == 1, i % 4 >= 2
+        out = _stop_once(results, rng.uniform(0.0, 5.0) if after_workers else rng.uniform(0.5, 10.0), to_group,
+                         after_workers)
         outcomes.append(out)
         assert not out["left"], f"run {i} ({'group' if to_group else 'pid'}): processes left {out['left']}"
         if out["rc"] == 130:  # (after a normal end, idle workers may outlive the lock: they write nothing)
@@ -110,3 +117,24 @@ def test_sigint_at_random_moments_ends_workers_before_the_lock_and_exits(tmp_pat
         if results.exists():
             _check_files(results)
     assert sum(o["rc"] == 130 for o in outcomes) >= 10  # most signals landed mid-run
+
+
+def test_a_swallowed_stop_still_stops_the_run_at_the_next_check(tmp_path: Path) -> None:
+    from benchmark.runner import RunSettings, execute, plan_suite, stop
+    from benchmark.runner.runlog import read_log
+    from benchmark.suites import get_suite, narrow
+
+    plan = plan_suite(narrow(get_suite("smoke"), methods=["simclr[inertial]"], protocols=["knn"], seeds=[0]),
+                      tmp_path, device="cpu")
+    stop.request()  # not armed (no command line running): ignored
+    assert not stop.requested()
+    stop.arm()
+    try:
+        stop.request()  # as the signal handler does, its KeyboardInterrupt lost somewhere
+        with pytest.raises(KeyboardInterrupt):
+            execute(plan, RunSettings(device="cpu", quiet=True))
+    finally:
+        stop.disarm()
+    runs, _ = read_log(tmp_path)
+    assert runs[-1]["end"]["status"] == "interrupted" and not store.scan_records(tmp_path)[0]
+    assert _lock_free(tmp_path)
