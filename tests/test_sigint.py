@@ -39,8 +39,8 @@ def _group_members(pgid: int) -> dict[int, str]:
 
 
 def _writers(pgid: int, run_pid: int) -> list[int]:
-    """The run's own process and its worker processes (not loky's resource tracker, which writes no result)."""
-    return [pid for pid, cmd in _group_members(pgid).items() if pid == run_pid or "resource_tracker" not in cmd]
+    """The run's own process and its worker processes (not the resource trackers, which write no result)."""
+    return [pid for pid, cmd in _group_members(pgid).items() if pid == run_pid or "popen_loky" in cmd]
 
 
 def _lock_free(results: Path) -> bool:

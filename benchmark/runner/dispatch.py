@@ -9,7 +9,10 @@ seeds in flight.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import signal
+import threading
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from benchmark.runner import stop
@@ -122,7 +125,9 @@ def _pool(settings: RunSettings) -> tuple[Callable[[WorkUnit], Any], Callable[[l
         return submit, wait_dask, close
     from joblib.externals.loky import get_reusable_executor
 
-    ex = get_reusable_executor(max_workers=settings.jobs)
+    with _workers_ignore_sigint():
+        ex = get_reusable_executor(max_workers=settings.jobs)
+        ex.submit(int)  # starts every worker now, inside the block (a no-op task)
 
     def close_loky(aborted: bool) -> None:
         if aborted:
@@ -130,6 +135,25 @@ def _pool(settings: RunSettings) -> tuple[Callable[[WorkUnit], Any], Callable[[l
 
     return (lambda p: ex.submit(run_work_unit, p),
             lambda fs: list(cf.wait(fs, timeout=POLL_S, return_when=cf.FIRST_COMPLETED).done), close_loky)
+
+
+@contextmanager
+def _workers_ignore_sigint() -> Iterator[None]:
+    """Processes started in the block ignore SIGINT for life (an ignored signal stays ignored across exec).
+
+    Ctrl-C signals the whole process group: a worker that took it would print a traceback from wherever it was
+    (even while importing) and end its unit half-way. Workers never see it; the dispatching process ends them
+    (`_end_workers`) before the results folder is unlocked. The block lasts while the workers are forked (a
+    few milliseconds); only the main thread may change signal handlers.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old if old is not None else signal.default_int_handler)
 
 
 def _end_workers(ex: Any) -> None:
