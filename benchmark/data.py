@@ -240,7 +240,7 @@ def check_raw(plugin: DatasetPlugin, raw: RawData) -> None:
     if len(bad):
         i = int(bad[0])
         raise DatasetError(f"{where}: clip {raw.ids[i]}: label {int(labels[i])} is outside [0, {n_classes}) "
-                           f"({len(bad)} clip(s)) in the plugin's raw data; labels are 0-based indices into class_names")
+                           f"({len(bad)} clip(s)) from the plugin's raw data; labels are 0-based indices into class_names")
     for m, spec in plugin.modalities.items():
         if m not in raw.samples:
             raise DatasetError(f"{where}: modality {m!r} is declared but missing from the plugin's raw data")
@@ -257,7 +257,7 @@ def check_raw(plugin: DatasetPlugin, raw: RawData) -> None:
             elif not np.all(np.isfinite(a)):
                 fault = f"{int(np.size(a) - np.isfinite(a).sum())} NaN/inf value(s)"
             if fault:
-                raise DatasetError(f"{where}: clip {sid}, modality {m}: {fault} in the plugin's raw data; fix the "
+                raise DatasetError(f"{where}: clip {sid}, modality {m}: {fault} from the plugin's raw data; fix the "
                                    f"plugin's read() or remove that clip's files")
 
 

@@ -62,7 +62,7 @@ def test_bad_raw_data_is_refused_at_load_naming_plugin_clip_and_modality(fault: 
         DATASETS.remove(name)
     msg = str(err.value)
     assert f"dataset plugin '{name}'" in msg and "clip c2" in msg and says in msg, msg
-    assert "from the plugin's raw data" in msg or "in the plugin's raw data" in msg
+    assert "from the plugin's raw data" in msg
     assert fault == "label" or "modality wrist" in msg
     assert "\n" not in msg
 
