@@ -236,7 +236,7 @@ def check_raw(plugin: DatasetPlugin, raw: RawData) -> None:
     if labels.size and (labels.dtype.kind not in "iu" or labels.ndim != 1):
         raise DatasetError(f"{where}: labels must be a 1-D integer array, got {labels.dtype} {labels.shape} "
                            f"from the plugin's raw data; return 0-based class indices")
-    bad = np.flatnonzero((labels < 0) | (labels >= n_classes)) if labels.size else []
+    bad = np.flatnonzero((labels < 0) | (labels >= n_classes)) if labels.size else np.empty(0, dtype=np.int64)
     if len(bad):
         i = int(bad[0])
         raise DatasetError(f"{where}: clip {raw.ids[i]}: label {int(labels[i])} is outside [0, {n_classes}) "

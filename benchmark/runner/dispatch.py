@@ -11,7 +11,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -46,7 +46,7 @@ def _dask_client(settings: RunSettings) -> tuple[Any, Any]:
 
 def dispatch_graph(order: list[str], deps: Mapping[str, set[str]], payload_for: Callable[[str], WorkUnit | None],
                    settings: RunSettings, on_cell: Callable[[str, dict[str, Any]], None] | None = None,
-                   ) -> Iterator[tuple[str, list[dict], str | None]]:
+                   ) -> Generator[tuple[str, list[dict], str | None], None, None]:
     """Run the units of `order` (a priority order) once their `deps` have finished; yield as `dispatch` does.
 
     `payload_for(key)` is asked when a unit becomes ready (after the results of its dependencies were
