@@ -67,12 +67,9 @@ def _nothing_found(results_dir: Path, filter_text: str | None) -> str:
     ckpts = store.checkpoint_path(results_dir, "x").parent
     if filter_text and ckpts.is_dir() and any(ckpts.glob("*.pt")):
         return f"{results_dir}: no checkpoint of a variant containing {filter_text!r}; check the name"
-    suite = ""
-    try:
-        suite = str(json.loads((Path(results_dir) / "suite.json").read_text()).get("suite") or "")
-    except (OSError, ValueError, AttributeError):
-        pass
-    rerun = f"python run_all.py --suite {suite or 'SUITE'} --results NEW_FOLDER"
+    from benchmark.cli import folder_suite
+
+    rerun = f"python run_all.py --suite {folder_suite(Path(results_dir)) or 'SUITE'} --results NEW_FOLDER"
     return (f"{results_dir}: no pretraining checkpoints in {ckpts} (checkpoints are not committed to git); "
             f"produce them with {rerun}, then --export NEW_FOLDER")
 
@@ -99,6 +96,9 @@ def stored_units(results_dir: Path, filter_text: str | None = None, data_root: s
             units[pre["key"]] = rec
     if not units:
         raise ExportError(f"{results_dir}: no record names a pretraining checkpoint; run a suite first")
+    ckpts = store.checkpoint_path(results_dir, "x").parent
+    if not (ckpts.is_dir() and any(ckpts.glob("*.pt"))):  # e.g. a committed folder: one line, not one per unit
+        raise ExportError(_nothing_found(results_dir, None))
     datasets: dict[str, Any] = {}
     for key, rec in sorted(units.items(), key=lambda kv: (kv[1]["cell"]["variant"], kv[1]["cell"]["seed"], kv[0])):
         cell = rec["cell"]
