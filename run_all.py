@@ -8,7 +8,11 @@ import sys
 # work units slow each other down several-fold (measured by python -m benchmark.bench train).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from benchmark.cli import main
+try:
+    from benchmark.cli import main
+except KeyboardInterrupt:  # Ctrl-C while the modules load: nothing has started
+    print("interrupted before the run started", file=sys.stderr)
+    sys.exit(130)
 
 if __name__ == "__main__":
     code = main()

@@ -233,12 +233,30 @@ def _row(fast: dict[str, Any], times: list[float], data_s: float, precision: str
             "data_fraction": data_s / sum(times)}
 
 
-def bench_variants(dataset: str, root: str | None = None) -> list[tuple[str, dict[str, Any]]]:
-    """(method, overrides) of every registered method's variants on `dataset`, in registry order."""
+def nothing_to_train(name: str, info: DataInfo, overrides: dict[str, Any]) -> str | None:
+    """Why method `name` has no training step to time (no loss of its own, or 0 epochs), else None."""
+    from benchmark.contracts.method import Method
+
+    cls = METHODS.get(name)
+    if cls.loss is Method.loss:
+        return "it defines no training loss"
+    if cls.resolve_config(info, overrides).get("epochs") == 0:
+        return "it trains for 0 epochs"
+    return None
+
+
+def bench_variants(dataset: str, root: str | None = None,
+                   log: Callable[[str], None] = lambda s: None) -> list[tuple[str, dict[str, Any]]]:
+    """(method, overrides) of every registered method's variants on `dataset` that train, in registry order;
+    those with nothing to train are skipped with a note."""
     info = DataInfo.from_data(load_dataset(dataset, root))
     out: list[tuple[str, dict[str, Any]]] = []
     for name in METHODS.names():
         if METHODS.get(name).applicability(info) is None:
+            why = nothing_to_train(name, info, {})
+            if why:
+                log(f"note: skipped {name}: nothing to train ({why})")
+                continue
             out.extend(parse_variant(v) for v in expand_method(name, info))
     return out
 
@@ -253,10 +271,13 @@ def run_train_bench(device: str = "auto", dataset: str | None = None, steps: int
     alternates between rounds); step times are medians over all timed steps.
     """
     dataset = dataset or default_dataset()
-    variants = bench_variants(dataset, root)
     unknown = sorted(set(methods or []) - set(METHODS.names()))
     if unknown:
         raise ValueError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(METHODS.names())}")
+    variants = bench_variants(dataset, root, log)
+    idle = sorted(set(methods or []) - {name for name, _ in variants})
+    if idle:
+        raise ValueError(f"nothing to time for {', '.join(idle)} on {dataset}: nothing to train, or not applicable")
     fast_mode = {**FAST, "precision": precision}
     fast = _Worker(fast_mode, dataset, root, threads, device)
     base = _Worker(BASELINE, dataset, root, threads, device) if baseline else None

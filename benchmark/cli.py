@@ -226,6 +226,22 @@ def _variants_on(method: str, dataset_cls: Any) -> list[str]:
     return expand_method(method, info)
 
 
+def check_path_names(path: Path, flag: str) -> None:
+    """A RunError when a part of `path` is longer than its file system allows (Errno 36 later, mid-run)."""
+    from benchmark.runner import RunError
+
+    path = Path(path)
+    probe = next((p for p in [path, *path.parents] if os.path.isdir(p)), Path("."))
+    try:
+        name_max = os.pathconf(probe, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    longest = max((part for part in path.parts), key=len, default="")
+    if len(longest.encode()) > name_max:
+        raise RunError(f"{flag} {str(path)[:60]}...: a folder name of {len(longest)} characters (this file system "
+                       f"allows {name_max}); pass a shorter {flag}")
+
+
 MIN_FREE_MB = 200  # records, checkpoints and figures of a suite need far less; below this a run stops first
 
 
@@ -290,11 +306,26 @@ def _raise_terminated(signum: int, frame: Any) -> None:
     # GNU `timeout` signals its child and then the child's process group: a repeat within the grace time must not
     # cut the clean-up short (it used to end the run in mid clean-up, exit -15, its end line at risk). A later
     # SIGTERM stops the run again, should the first have been swallowed somewhere.
+    from benchmark.runner import stop
+
     now = time.monotonic()
     if _first_stop and now - _first_stop[-1] < _STOP_GRACE_S:
         return
     _first_stop[:] = [now]
+    stop.request()
     raise _Terminated()
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    # Ctrl-C reaches the whole process group; `kill -INT` and a group signal may both come. The first stops the
+    # run; a repeat while it ends its workers (still holding the folder's lock) must not cut that short. Should
+    # the first KeyboardInterrupt be swallowed somewhere, the runner's next check stops the run (runner.stop).
+    from benchmark.runner import stop
+
+    if stop.requested():
+        return
+    stop.request()
+    raise KeyboardInterrupt()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -304,15 +335,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.command = shlex.join(["python", "run_all.py", *(sys.argv[1:] if argv is None else argv)])
     in_main_thread = threading.current_thread() is threading.main_thread()
+    from benchmark.runner import stop as run_stop
+
+    run_stop.arm()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
+    previous_int = signal.signal(signal.SIGINT, _raise_interrupted) if in_main_thread else None
     try:
         return _main(args, parser)
     except KeyboardInterrupt as stop:
         print("interrupted: finished cells are stored; rerun the same command to resume", file=sys.stderr)
         return 143 if isinstance(stop, _Terminated) else 130
+    except OSError as exc:  # the machine's answer (disk full, read-only, name too long): one line, no traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}; finished cells are stored, fix this and rerun the same command",
+              file=sys.stderr)
+        return EXIT_FAILED
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+            signal.signal(signal.SIGINT, previous_int if previous_int is not None else signal.default_int_handler)
+        run_stop.disarm()
 
 
 def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -323,12 +365,15 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from benchmark.plugins import PluginImportError
     from benchmark.registry import RegistryError
     from benchmark.report.entries import ReportError
-    from benchmark.runner import RunError, RunSettings, execute, parallel_workers, plan_suite
+    from benchmark.runner import RunError, RunSettings, execute, jobs_that_start, parallel_workers, plan_suite
     from benchmark.suites import SuiteError, get_suite, narrow
 
     def log(msg: str) -> None:
         if not args.quiet:
             print(msg, file=sys.stderr, flush=True)
+
+    def warn(msg: str) -> None:  # printed even with --quiet: a skipped dataset, a fall-back to another dataset
+        print(msg, file=sys.stderr, flush=True)
 
     set_default_root(args.data_root)
     try:
@@ -351,6 +396,7 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
             if args.to is None:
                 parser.error("--export needs --to DIR (where to write the encoders)")
+            check_path_names(args.to, "--to")
             src, filt = Path(args.export), None
             if not (src / "records").is_dir() and (src.parent / "records").is_dir():
                 src, filt = src.parent, src.name
@@ -368,6 +414,7 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                        protocols=_names(args.protocols), seeds=seeds, epochs_scale=args.epochs_scale,
                        split=args.split)
         results_dir = args.results or Path("results") / suite.name
+        check_path_names(results_dir, "--results")
         if args.report_only:
             if not (results_dir / "records").is_dir():
                 raise RunError(f"no records in {results_dir / 'records'}; run the suite first (or pass --results DIR)")
@@ -400,13 +447,18 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             if args.anchor:
                 parser.error("--anchor only applies with --baselines DIR")
             plan = plan_suite(suite, results_dir, data_root=args.data_root, log=log, device=args.device,
-                              precision=args.precision, strict_methods=_names(args.methods) or ())
+                              precision=args.precision, strict_methods=_names(args.methods) or (),
+                              warn=warn)
         if args.dry_run:
             from benchmark.rates import measure_step_times
 
             step_times = measure_step_times(plan, device, args.threads, args.data_root, log)
-            print(plan.summary(device=device, workers=parallel_workers(device, args.jobs, args.threads),
-                               step_times=step_times))
+            started = jobs_that_start(args.jobs, len(plan.needed_units()), args.backend, args.scheduler)
+            if started < args.jobs:
+                print(f"note: {args.jobs} jobs capped at {started}: only {len(plan.needed_units())} work unit(s) to run",
+                      file=sys.stderr)
+            print(plan.summary(device=device, workers=parallel_workers(device, started, args.threads),
+                               step_times=step_times, started=started if started > 1 else None))
             return EXIT_OK
         check_writable(results_dir)
         if args.baselines is not None and copy_subsets(bf, results_dir):

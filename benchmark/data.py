@@ -216,6 +216,51 @@ def normalise_skeleton(x: np.ndarray, norm: SkeletonNorm) -> np.ndarray:
     return centred / dist
 
 
+def _plugin_where(plugin: DatasetPlugin) -> str:
+    """'dataset plugin NAME (FILE)': who returned the raw data."""
+    import inspect
+
+    try:
+        src = inspect.getsourcefile(type(plugin))
+    except TypeError:
+        src = None
+    return f"dataset plugin {plugin.name!r}" + (f" ({Path(src).name})" if src else "")
+
+
+def check_raw(plugin: DatasetPlugin, raw: RawData) -> None:
+    """Refuse what the plugin's `read` returned when a label is outside [0, num_classes) or a clip is not a real
+    floating array of the declared layout with finite values; the DatasetError names the plugin, clip and modality."""
+    where = _plugin_where(plugin)
+    n_classes = len(plugin.class_names)
+    labels = np.asarray(raw.labels)
+    if labels.size and (labels.dtype.kind not in "iu" or labels.ndim != 1):
+        raise DatasetError(f"{where}: labels must be a 1-D integer array, got {labels.dtype} {labels.shape} "
+                           f"from the plugin's raw data; return 0-based class indices")
+    bad = np.flatnonzero((labels < 0) | (labels >= n_classes)) if labels.size else np.empty(0, dtype=np.int64)
+    if len(bad):
+        i = int(bad[0])
+        raise DatasetError(f"{where}: clip {raw.ids[i]}: label {int(labels[i])} is outside [0, {n_classes}) "
+                           f"({len(bad)} clip(s)) from the plugin's raw data; labels are 0-based indices into class_names")
+    for m, spec in plugin.modalities.items():
+        if m not in raw.samples:
+            raise DatasetError(f"{where}: modality {m!r} is declared but missing from the plugin's raw data")
+        ndim = 2 if spec.kind == "inertial" else 3
+        tail = (spec.channels,) if spec.kind == "inertial" else (spec.joints, spec.channels)
+        layout = "(T, C)" if spec.kind == "inertial" else "(T, J, C)"
+        for sid, x in zip(raw.ids, raw.samples[m]):
+            a = np.asarray(x) if not isinstance(x, np.ndarray) else x
+            fault = None
+            if a.dtype.kind != "f":
+                fault = f"dtype {a.dtype} (complex, integer or object arrays are refused: return real floats)"
+            elif a.ndim != ndim or tuple(a.shape[1:]) != tail or a.shape[0] < 1:
+                fault = f"shape {a.shape}, declared {layout} = (T >= 1, {', '.join(map(str, tail))})"
+            elif not np.all(np.isfinite(a)):
+                fault = f"{int(np.size(a) - np.isfinite(a).sum())} NaN/inf value(s)"
+            if fault:
+                raise DatasetError(f"{where}: clip {sid}, modality {m}: {fault} from the plugin's raw data; fix the "
+                                   f"plugin's read() or remove that clip's files")
+
+
 def preprocess(plugin: DatasetPlugin, raw: RawData, length: int) -> dict[str, np.ndarray]:
     """Resample every sample to `length` and stack: inertial [N, C, T], skeleton [N, C, T, J]."""
     out: dict[str, np.ndarray] = {}
@@ -231,7 +276,8 @@ def preprocess(plugin: DatasetPlugin, raw: RawData, length: int) -> dict[str, np
                                        f"first frame); remove that clip's files from the data folder") from None
             y = resample_time(x, length)
             if not np.all(np.isfinite(y)):
-                raise DatasetError(f"{plugin.name} sample {sid} ({m}) is not finite after preprocessing")
+                raise DatasetError(f"{plugin.name}: clip {sid}, modality {m}: not finite after preprocessing (the raw "
+                                   f"data is finite: an overflow in resampling or normalisation?)")
             arrs.append(y)
         stacked = np.stack(arrs).astype(np.float32)
         if spec.kind == "inertial":  # (N, T, C) -> (N, C, T)
@@ -296,6 +342,7 @@ def load_dataset(
         arrays, meta_json = cached
     else:
         raw = plugin.read(folder)
+        check_raw(plugin, raw)
         if raw.skipped:
             shown = "\n  ".join(raw.skipped[:20])
             more = f"\n  ... and {len(raw.skipped) - 20} more" if len(raw.skipped) > 20 else ""
@@ -307,7 +354,11 @@ def load_dataset(
         for g, v in raw.groups.items():
             arrays[f"grp_{g}"] = np.asarray(v, dtype=np.int64)
         if use_cache:
-            _atomic_savez(cache_file, __meta__=np.asarray(json.dumps(meta_json)), **arrays)
+            try:
+                _atomic_savez(cache_file, __meta__=np.asarray(json.dumps(meta_json)), **arrays)
+            except OSError as exc:  # a full or read-only cache disk costs speed, never the run
+                print(f"warning: cannot write the preprocessing cache {cache_file} ({exc.strerror or exc}); going on "
+                      f"without it (free space there or set $MMHAR_CACHE to another folder)", file=sys.stderr)
     mods = {m: torch.from_numpy(np.ascontiguousarray(arrays[f"mod_{m}"])) for m in plugin.modalities}
     groups = {g: arrays[f"grp_{g}"] for g in meta_json["groups"]}
     splits = {s: v.describe() for s, v in plugin.splits.items()}

@@ -58,14 +58,28 @@ def import_plugin_package(package: str) -> None:
             raise PluginImportError(f"plugin module {package}.{info.name} failed to import: {_cause(exc)}") from exc
 
 
-def _cause(exc: BaseException) -> str:
+def _cause(exc: BaseException, path: Path | None = None) -> str:
     """What went wrong and what to do, for a plugin that failed to import."""
     if isinstance(exc, SyntaxError):
         return f"{exc.msg} at {exc.filename}, line {exc.lineno}; fix that line"
     if isinstance(exc, ModuleNotFoundError):
         return (f"it imports {exc.name!r}, which cannot be found: install it, or add the folder that holds it to "
                 f"PYTHONPATH (e.g. PYTHONPATH=path/to/folder python run_all.py ...)")
-    return f"{exc!r}"
+    return f"{type(exc).__name__}: {exc}{_where(exc, path)}"
+
+
+def _where(exc: BaseException, path: Path | None = None) -> str:
+    """' at FILE, line N: CODE' of the line that raised: the last one in the plugin's file `path`, else the last
+    one outside the import machinery."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith("<") and "importlib" not in Path(f.filename).parts]
+    own = [f for f in frames if path is not None and Path(f.filename).resolve() == path] or frames
+    if not own:
+        return ""
+    f = own[-1]
+    return f" at {f.filename}, line {f.lineno}" + (f": {f.line.strip()}" if f.line else "") + "; fix that line"
 
 
 def import_plugin_source(name: str) -> None:
@@ -88,7 +102,7 @@ def import_plugin_source(name: str) -> None:
         spec.loader.exec_module(mod)
     except Exception as exc:
         del sys.modules[module]
-        raise PluginImportError(f"plugin file {path} failed to import: {_cause(exc)}") from exc
+        raise PluginImportError(f"plugin file {path} failed to import: {_cause(exc, path)}") from exc
 
 
 def add_plugin_files(paths: list[str]) -> None:

@@ -255,7 +255,23 @@ def narrow(
     """A copy of `suite` restricted (or redirected) to the given names; unknown names list the valid ones."""
     changes: dict[str, Any] = {}
     if datasets:
-        changes["datasets"] = _known_names("dataset", datasets, DATASETS.names())
+        chosen: list[str] = []
+        options = {k: dict(v) for k, v in suite.dataset_options.items()}
+        for spec in datasets:  # 'utd_mhad[skip_bad=true]': the dataset with these options
+            name, opts = parse_variant(spec)
+            if "modality" in opts:
+                raise SuiteError(f"dataset {spec!r}: write name[option=value,...], e.g. utd_mhad[skip_bad=true]")
+            chosen.append(name)
+            if opts:
+                _known_names("dataset", [name], DATASETS.names())
+                merged = {**options.get(name, {}), **opts}
+                try:
+                    DATASETS.get(name)(**merged)
+                except ValueError as exc:
+                    raise SuiteError(f"dataset {spec!r}: {exc}") from None
+                options[name] = merged
+        changes["datasets"] = _known_names("dataset", chosen, DATASETS.names())
+        changes["dataset_options"] = options
     if methods:
         valid = sorted(set(METHODS.names()) | set(all_variant_specs()))
         for m in methods:

@@ -23,7 +23,8 @@ POSE_JOINTS, POSE_DIMS = 17, 2
 SUBFOLDER = {"inertial": "Inertial", "skeleton": "Skeleton"}
 _EXT = {"inertial": ".csv", "skeleton": ".npy"}
 _NAME_RE = re.compile(r"^a(\d+)_s(\d+)_t(\d+)_ses(\d+)_sc(\d+)$")
-_FIX = "Regenerate the file with the reference preprocessing, or load with skip_bad=True to skip this clip."
+_FIX = ("Regenerate the file with the reference preprocessing, or run with --datasets 'mmact[skip_bad=true]' to skip "
+        "this clip.")
 
 
 def _one_line(exc: BaseException) -> str:

@@ -41,7 +41,7 @@ POSE_ROOT = (POSE_FOLDER, "cross_view", "trainval")
 ACC_SOURCES = ("acc_phone_clip", "acc_watch_clip")  # recorded at 100 Hz, brought to 50 Hz
 POSE_JOINTS, POSE_VALUES = 17, 3  # COCO keypoints x (x, y, confidence)
 _NUM = {what: re.compile(rf"^{what}(\d+)$", re.IGNORECASE) for what in ("subject", "scene", "session", "cam")}
-_FIX = "Restore the file from the original archive, or load with skip_bad=True to skip this clip."
+_FIX = "Restore the file from the original archive, or run with --datasets 'mmact[skip_bad=true]' to skip this clip."
 
 
 def _one_line(exc: BaseException) -> str:
@@ -65,7 +65,8 @@ def _action(path: Path) -> int | ClipProblem:
     rid = reference_id_of_file(path.name)
     if rid is None:
         return ClipProblem(f"mmact: {path} is named after no MMAct action ({path.name.split('.')[0].lower()!r} is "
-                           f"not one of {', '.join(CLASS_NAMES)}). Rename or remove it, or load with skip_bad=True.",
+                           f"not one of {', '.join(CLASS_NAMES)}). Rename or remove it, or run with --datasets "
+                           f"'mmact[skip_bad=true]'.",
                            "malformed")
     return rid
 

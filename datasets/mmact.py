@@ -214,8 +214,8 @@ class MMAct(DatasetPlugin):
         return problem.kind == "malformed" or bool(self.options["strict"])
 
     def _strict_fix(self) -> str:
-        return ("Repair or remove the file, load with strict=False (the reference's tolerance) to skip or keep such "
-                "clips, or with skip_bad=True to skip and list them.")
+        return ("Repair or remove the file, or run with --datasets 'mmact[strict=false]' (the reference's tolerance) "
+                "to skip or keep such clips, or 'mmact[skip_bad=true]' to skip and list them.")
 
     def _finish(self, modality: str, path: Path, x: np.ndarray) -> np.ndarray:
         """Apply the options to one clip in the reference's preprocessed form; ClipProblem when unusable."""

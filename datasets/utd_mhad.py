@@ -153,6 +153,20 @@ class UTDMHAD(DatasetPlugin):
             _NAME_RE["inertial"].match(p.name) for p in inertial.iterdir()
         )
 
+    def why_absent(self, folder: Path) -> str:
+        """Which of Inertial/ and Skeleton/ is missing, a file, or without clips."""
+        for m, (sub, suffix, _) in _FILES.items():
+            d = folder / sub
+            if d.is_file():
+                return f"{d} is a file, not a folder"
+            if not d.is_dir():
+                if (folder / sub.lower()).is_dir():
+                    return f"{folder / sub.lower()} must be named {sub} (case matters)"
+                continue
+            if m == "inertial" and not any(_NAME_RE[m].match(p.name) for p in d.iterdir()):
+                return f"{d} holds no clip named like a1_s1_t1_{suffix}.mat"
+        return ""
+
     def raw_files(self, folder: Path) -> list[Path]:
         """Every clip file (both modalities) that `read` uses."""
         return sorted(p for files in self._scan(folder).values() for p in files.values())
@@ -244,10 +258,11 @@ class UTDMHAD(DatasetPlugin):
             have = f"{_FILES[other][0]}/{clip_id(key)}_{_FILES[other][1]}.mat"
             raise DatasetError(
                 f"utd_mhad: {folder / sub / f'{clip_id(key)}_{suffix}.mat'} is missing, but its counterpart "
-                f"{have} exists. Restore the file from the original archive, delete the counterpart, or load "
-                f"with skip_bad=True to skip this clip."
+                f"{have} exists. Restore the file from the original archive, delete the counterpart, or run "
+                f"with --datasets 'utd_mhad[skip_bad=true]' to skip this clip."
             )
-        fix = "Replace it with the file from the original archive, or load with skip_bad=True to skip this clip."
+        fix = ("Replace it with the file from the original archive, or run with --datasets 'utd_mhad[skip_bad=true]' "
+               "to skip this clip.")
         try:
             content = scipy.io.loadmat(str(path))
         except Exception as exc:  # scipy raises many types for damaged files

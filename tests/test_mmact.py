@@ -169,7 +169,7 @@ def test_unusable_inertial_is_skipped_and_listed_or_strict_error(mmact_root, con
     assert [m for m in raw.skipped if str(bad) in m and needle in m]
     with pytest.raises(DatasetError) as exc:
         plugin(strict=True).read(mmact_root / "mmact")
-    assert str(bad) in str(exc.value) and needle in str(exc.value) and "strict=False" in str(exc.value)
+    assert str(bad) in str(exc.value) and needle in str(exc.value) and "strict=false" in str(exc.value)
 
 
 def test_short_clips_kept_by_default_errors_when_strict(mmact_root):
@@ -240,7 +240,7 @@ def test_duplicates_are_dropped_and_reported_or_strict_error(mmact_root):
     assert "a1_s1_t1_ses1_sc1" not in raw.ids and len(raw.ids) == 39
     dup = [m for m in raw.skipped if "cannot be paired unambiguously" in m]
     assert len(dup) == 1 and str(src) in dup[0] and str(copy) in dup[0]
-    with pytest.raises(DatasetError, match="cannot be paired unambiguously.*strict=False"):
+    with pytest.raises(DatasetError, match="cannot be paired unambiguously.*strict=false"):
         plugin(strict=True).read(folder)
 
 

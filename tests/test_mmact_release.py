@@ -184,7 +184,7 @@ def test_duplicate_release_files_are_reported(release_dirs, tmp_path):
     raw = plugin().read(folder)
     assert "a25_s2_t1_ses1_sc1" not in raw.ids
     assert any("several cam1 pose files" in m and str(src) in m for m in raw.skipped)
-    with pytest.raises(DatasetError, match="several cam1 pose files.*strict=False"):
+    with pytest.raises(DatasetError, match="several cam1 pose files.*strict=false"):
         plugin(strict=True).read(folder)
 
 

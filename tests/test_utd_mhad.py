@@ -183,7 +183,7 @@ def test_corrupt_mat_names_the_file(utd_root, tmp_path):
     with pytest.raises(DatasetError) as exc:
         load_dataset("utd_mhad", root=tmp_path, require_complete=False)
     msg = one_paragraph(exc)
-    assert str(bad) in msg and "not a readable .mat" in msg and "skip_bad=True" in msg
+    assert str(bad) in msg and "not a readable .mat" in msg and "utd_mhad[skip_bad=true]" in msg
 
 
 @realdata

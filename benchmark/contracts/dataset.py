@@ -297,14 +297,20 @@ class DatasetPlugin:
         for cand in (root / self.folder_name, root):
             if self.looks_present(cand):
                 return cand
+        why = next((w for cand in dict.fromkeys((root / self.folder_name, root)) if cand.is_dir()
+                    for w in [self.why_absent(cand)] if w), "")
         raise DataNotFoundError(
-            f"{self.name}: no raw data found under {root} (looked in {root / self.folder_name} and {root}). "
-            f"{self.how_to_obtain}"
+            f"{self.name}: no raw data found under {root} (looked in {root / self.folder_name} and {root})"
+            + (f": {why}" if why else "") + f". {self.how_to_obtain}"
         )
 
     def looks_present(self, folder: Path) -> bool:
         """Cheap check that `folder` holds this dataset's layout."""
         raise NotImplementedError
+
+    def why_absent(self, folder: Path) -> str:
+        """Optional: what in `folder` stops `looks_present` (e.g. 'Skeleton is a file, not a folder'); '' if unknown."""
+        return ""
 
     def raw_files(self, folder: Path) -> list[Path]:
         """Every raw file that `read` uses (for the cache fingerprint)."""

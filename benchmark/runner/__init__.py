@@ -16,7 +16,7 @@ resolved once), `plan` (the Plan and its summary), `cost` (FLOPs and time estima
 joblib, dask), `worker` (one work unit -> records), `execute` (seed-major dependency order, progress,
 summary), `runlog` (the invocation log).
 """
-from benchmark.runner.cost import format_seconds, parallel_workers, throughput
+from benchmark.runner.cost import format_seconds, jobs_that_start, parallel_workers, throughput
 from benchmark.runner.execute import RunSummary, execute, metrics_by_cell, run, work_unit
 from benchmark.runner.plan import Plan, refresh
 from benchmark.runner.planner import numerics_tag, plan_suite
@@ -35,5 +35,5 @@ from benchmark.runner.worker import environment, run_work_unit
 
 __all__ = ["BACKENDS", "CODE_VERSION", "Cell", "DEVICES", "DatasetInfo", "Plan", "PretrainUnit", "RunError",
            "RunSettings", "RunSummary", "WorkUnit", "environment", "execute", "format_seconds", "metrics_by_cell",
-           "numerics_tag", "parallel_workers", "plan_suite", "refresh", "run", "run_work_unit", "throughput",
-           "work_unit"]
+           "jobs_that_start", "numerics_tag", "parallel_workers", "plan_suite", "refresh", "run", "run_work_unit",
+           "throughput", "work_unit"]

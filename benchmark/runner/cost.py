@@ -58,6 +58,14 @@ def parallel_workers(device: str, jobs: int, threads: int) -> int:
     return max(1, min(jobs, (os.cpu_count() or 1) // max(1, threads)))
 
 
+def jobs_that_start(jobs: int, units: int, backend: str = "local", scheduler: str | None = None) -> int:
+    """Worker processes a run starts: --jobs, at most one per work unit to run (an outside dask scheduler's
+    cluster is its own)."""
+    if backend == "dask" and scheduler:
+        return jobs
+    return max(1, min(jobs, units))
+
+
 def _records(results_dir: Path, records: Mapping[str, dict[str, Any]] | None) -> Mapping[str, dict[str, Any]]:
     """The valid records of `results_dir`, unless the caller has scanned them already."""
     return records if records is not None else store.scan_records(results_dir)[0]

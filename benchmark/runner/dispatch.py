@@ -9,13 +9,19 @@ seeds in flight.
 from __future__ import annotations
 
 import concurrent.futures as cf
-from collections.abc import Callable, Iterator, Mapping
+import signal
+import threading
+from collections.abc import Callable, Generator, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
+from benchmark.runner import stop
 from benchmark.runner.units import RunError, RunSettings, WorkUnit
 from benchmark.runner.worker import run_work_unit
 
 SCHEDULER_TIMEOUT_S = 5
+POLL_S = 0.5  # how often the dispatcher looks for a stop that was asked (see runner.stop)
+WORKER_EXIT_S = 10.0  # after a kill, how long a worker may take to exit before SIGKILL
 
 
 def _dask_client(settings: RunSettings) -> tuple[Any, Any]:
@@ -40,7 +46,7 @@ def _dask_client(settings: RunSettings) -> tuple[Any, Any]:
 
 def dispatch_graph(order: list[str], deps: Mapping[str, set[str]], payload_for: Callable[[str], WorkUnit | None],
                    settings: RunSettings, on_cell: Callable[[str, dict[str, Any]], None] | None = None,
-                   ) -> Iterator[tuple[str, list[dict], str | None]]:
+                   ) -> Generator[tuple[str, list[dict], str | None], None, None]:
     """Run the units of `order` (a priority order) once their `deps` have finished; yield as `dispatch` does.
 
     `payload_for(key)` is asked when a unit becomes ready (after the results of its dependencies were
@@ -54,6 +60,7 @@ def dispatch_graph(order: list[str], deps: Mapping[str, set[str]], payload_for: 
 
     if settings.backend == "local" and settings.jobs == 1:
         while pending:
+            stop.check()
             k = ready()[0]  # a dependency order always has a ready unit
             pending.remove(k)
             p = payload_for(k)
@@ -64,8 +71,10 @@ def dispatch_graph(order: list[str], deps: Mapping[str, set[str]], payload_for: 
     submit, wait_first, close = _pool(settings)
     limit = len(order) if settings.backend == "dask" else settings.jobs  # dask's scheduler balances its cluster
     running: dict[Any, str] = {}
+    completed = False
     try:
         while pending or running:
+            stop.check()
             for k in ready():
                 if len(running) >= limit:
                     break
@@ -81,26 +90,80 @@ def dispatch_graph(order: list[str], deps: Mapping[str, set[str]], payload_for: 
                 k = running.pop(fut)
                 finished.add(k)
                 yield fut.result()
+        completed = True
     finally:
-        close()
+        close(not completed)  # stopped (signal, error, generator closed): the workers end before this returns
 
 
 def _pool(settings: RunSettings) -> tuple[Callable[[WorkUnit], Any], Callable[[list[Any]], list[Any]],
-                                          Callable[[], None]]:
-    """(submit, wait for at least one, close) of the backend's process pool."""
+                                          Callable[[bool], None]]:
+    """(submit, wait up to POLL_S for at least one, close(aborted)) of the backend's process pool; close(True)
+    ends the workers and returns once they are gone."""
     if settings.backend == "dask":
         client, cluster = _dask_client(settings)
         from distributed import wait
 
-        def close() -> None:
+        submitted: list[Any] = []
+
+        def submit(p: WorkUnit) -> Any:
+            submitted.append(client.submit(run_work_unit, p, pure=False))
+            return submitted[-1]
+
+        def close(aborted: bool) -> None:
+            if aborted and submitted:  # cancel what this run submitted (an outside cluster lives on)
+                client.cancel(submitted)
             client.close()
             if cluster is not None:
                 cluster.close()
 
-        return (lambda p: client.submit(run_work_unit, p, pure=False),
-                lambda fs: list(wait(fs, return_when="FIRST_COMPLETED").done), close)
+        def wait_dask(fs: list[Any]) -> list[Any]:
+            try:
+                return list(wait(fs, timeout=POLL_S, return_when="FIRST_COMPLETED").done)
+            except TimeoutError:
+                return []
+
+        return submit, wait_dask, close
     from joblib.externals.loky import get_reusable_executor
 
-    ex = get_reusable_executor(max_workers=settings.jobs)
+    with _workers_ignore_sigint():
+        ex = get_reusable_executor(max_workers=settings.jobs)
+        ex.submit(int)  # starts every worker now, inside the block (a no-op task)
+
+    def close_loky(aborted: bool) -> None:
+        if aborted:
+            _end_workers(ex)
+
     return (lambda p: ex.submit(run_work_unit, p),
-            lambda fs: list(cf.wait(fs, return_when=cf.FIRST_COMPLETED).done), lambda: None)
+            lambda fs: list(cf.wait(fs, timeout=POLL_S, return_when=cf.FIRST_COMPLETED).done), close_loky)
+
+
+@contextmanager
+def _workers_ignore_sigint() -> Iterator[None]:
+    """Processes started in the block ignore SIGINT for life (an ignored signal stays ignored across exec).
+
+    Ctrl-C signals the whole process group: a worker that took it would print a traceback from wherever it was
+    (even while importing) and end its unit half-way. Workers never see it; the dispatching process ends them
+    (`_end_workers`) before the results folder is unlocked. The block lasts while the workers are forked (a
+    few milliseconds); only the main thread may change signal handlers.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old if old is not None else signal.default_int_handler)
+
+
+def _end_workers(ex: Any) -> None:
+    """Kill the loky executor's workers and wait until every one has exited (they may be writing records)."""
+    procs = list(getattr(ex, "_processes", {}).values())
+    try:
+        ex.shutdown(wait=True, kill_workers=True)
+    finally:
+        for p in procs:
+            p.join(timeout=WORKER_EXIT_S)
+            if p.is_alive():
+                p.kill()
+                p.join()

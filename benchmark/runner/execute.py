@@ -12,14 +12,15 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from benchmark import store
 from benchmark.atomic import owner_tag
 from benchmark.registry import DATASETS, METHODS, PROTOCOLS
-from benchmark.runner.cost import format_seconds
+from benchmark.runner import stop
+from benchmark.runner.cost import format_seconds, jobs_that_start
 from benchmark.runner.dispatch import dispatch_graph
 from benchmark.runner.folder_mark import check_suite, mark_folder
 from benchmark.runner.plan import Plan, refresh
@@ -116,6 +117,11 @@ def _execute(plan: Plan, settings: RunSettings, *, log: Callable[[str], None] | 
     if not todo:
         log(f"all {len(plan.cells)} cells already have records in {plan.results_dir}; nothing to run")
         return summary
+    units = len(plan.needed_units())
+    jobs = jobs_that_start(settings.jobs, units, settings.backend, settings.scheduler)
+    if jobs < settings.jobs:
+        log(f"note: {settings.jobs} jobs capped at {jobs}: only {units} work unit(s) to run")
+        settings = replace(settings, jobs=jobs)
     by_unit: dict[str, list[Cell]] = {}
     for c in todo:
         by_unit.setdefault(c.pretrain_key, []).append(c)
@@ -131,6 +137,7 @@ def _execute(plan: Plan, settings: RunSettings, *, log: Callable[[str], None] | 
     charged: set[str] = set()
 
     def cell_done(unit_key: str, o: dict[str, Any]) -> None:
+        stop.check()  # a stop whose KeyboardInterrupt was swallowed somewhere still ends the run here
         if o["key"] in reported:
             return
         reported.add(o["key"])
@@ -196,8 +203,12 @@ def _run_graph(plan: Plan, settings: RunSettings, by_unit: dict[str, list[Cell]]
             return None
         return work_unit(plan, k, cells, settings)
 
-    for unit_key, outcomes, err in dispatch_graph(order, deps, payload_for, settings, cell_done):
-        handle(unit_key, outcomes, err)
+    units = dispatch_graph(order, deps, payload_for, settings, cell_done)
+    try:
+        for unit_key, outcomes, err in units:
+            handle(unit_key, outcomes, err)
+    finally:
+        units.close()  # now, not when the traceback is freed: the workers end while the folder is still locked
 
 
 def _set_aside_corrupt(plan: Plan, log: Callable[[str], None]) -> None:

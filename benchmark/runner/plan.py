@@ -99,8 +99,9 @@ class Plan:
         return cost.estimate_seconds(self, device, workers, step_times)
 
     def summary(self, device: str = "cpu", detail: bool = False, workers: int = 1,
-                step_times: Mapping[str, float] | None = None) -> str:
-        """A human-readable description of the plan (what --dry-run prints), timed for `workers` work units."""
+                step_times: Mapping[str, float] | None = None, started: int | None = None) -> str:
+        """A human-readable description of the plan (what --dry-run prints), timed for `workers` work units at
+        once (`started`: the worker processes a run starts, where more than run at once)."""
         lines = [f"suite {self.suite}: results in {self.results_dir}"]
         by_dataset = cost.estimate_by_dataset(self, device, workers, step_times)
         if by_dataset:
@@ -121,8 +122,7 @@ class Plan:
                      f"dependencies); {len(self.cached & set(self.units))} checkpoints cached, "
                      f"{len(to_train)} to train, {len(needed) - len(to_train)} to load")
         if self.skipped:
-            pairs = sorted({f"{v} x {p} ({why})" if p == "*" else f"{v} x {p}" for v, p, why in self.skipped})
-            lines.append(f"  not applicable: {', '.join(pairs)}")
+            lines.extend(self.not_applicable_lines())
         for m in self.corrupt + self.foreign:
             lines.append(f"  set aside: {m}")
         for what, n in sorted(self.code_changed.items()):
@@ -134,6 +134,8 @@ class Plan:
         secs, source = self.estimate_seconds(device, workers, step_times)
         flops = sum(self.units[k].flops for k in to_train) + sum(c.flops for c in todo)
         on = f"{device} ({self.numerics})" + (f" with {workers} parallel work units" if workers > 1 else "")
+        if started is not None and started > workers:
+            on += f" ({started} worker processes start; the cores run {workers} at once)"
         lines.append(f"  estimated cost left: {flops / 1e12:.1f} TFLOP, about {cost.format_seconds(secs)} on {on} "
                      f"({source})")
         lines.append(self.table())
@@ -141,6 +143,24 @@ class Plan:
             for c in todo:
                 lines.append(f"  todo {c.key} {c.dataset} {c.variant} {c.protocol_variant} seed {c.seed}")
         return "\n".join(lines)
+
+    def not_applicable_lines(self) -> list[str]:
+        """What the plan leaves out, one line per method variant: why it runs nowhere, or on which protocols not."""
+        whole: dict[str, list[str]] = {}
+        protocols: dict[str, list[str]] = {}
+        for v, p, why in sorted(set(self.skipped)):
+            if p == "*":
+                whole.setdefault(v, []).append(why)
+            else:
+                protocols.setdefault(v, []).append(f"{p} ({why})" if why else p)
+        names = sorted(set(whole) | set(protocols))
+        out = [f"  not applicable: {len(names)} method variant(s):"]
+        for v in names:
+            parts = list(dict.fromkeys(whole.get(v, [])))
+            if v in protocols:
+                parts.append("not with " + ", ".join(protocols[v]))
+            out.append(f"    {v}: {'; '.join(parts)}")
+        return out
 
     def table(self) -> str:
         """Cells to run / total per method variant (rows) and protocol (columns; variants and seeds summed)."""

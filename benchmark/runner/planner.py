@@ -259,11 +259,14 @@ def _stand_in(suite: Suite) -> Suite:
 def plan_suite(suite: Suite, results_dir: Path, *, data_root: str | None = None,
                log: Callable[[str], None] = lambda s: None, device: Any = "auto",
                precision: str | None = None, strict_methods: Sequence[str] = (),
-               protocol_cells: Callable[[DatasetInfo], list[dict[str, Any]] | None] | None = None) -> Plan:
+               protocol_cells: Callable[[DatasetInfo], list[dict[str, Any]] | None] | None = None,
+               warn: Callable[[str], None] | None = None) -> Plan:
     """Expand a suite into cells and pretrain units, and look up what the results folder already holds.
 
     A method entry that applies to none of the suite's datasets is listed as not applicable, unless it is
     in `strict_methods` (what the user named on the command line): then it is a SuiteError saying why.
+
+    `warn` (default `log`) gets what must be seen even when quiet: a dataset skipped, a fall-back dataset.
 
     Keys include the device type and the resolved precision (`numerics_tag(device, precision)`; `precision`
     None takes the suite's): CPU-fp32, CPU-bf16 and CUDA-bf16 results never stand in for each other.
@@ -272,6 +275,7 @@ def plan_suite(suite: Suite, results_dir: Path, *, data_root: str | None = None,
     protocol_cfg, protocol_variant and protocol_resolved, e.g. a baseline folder's) to use instead of the suite's.
     """
     results_dir = Path(results_dir)
+    warn = warn or log
     infos: dict[str, DatasetInfo] = {}
     messages: list[str] = []
     stand_ins: set[str] = set()  # fallback datasets planned in place of absent real data
@@ -300,7 +304,7 @@ def plan_suite(suite: Suite, results_dir: Path, *, data_root: str | None = None,
                 fb = suite.fallback_dataset
                 msg = f"{exc}\n{hint}\n-> the {suite.name} suite runs on {fb} instead of {name} for now."
                 messages.append(msg)
-                log(msg)
+                warn(msg)
                 if fb not in infos:
                     add_fallback()
                 break
@@ -314,10 +318,10 @@ def plan_suite(suite: Suite, results_dir: Path, *, data_root: str | None = None,
                  f"at its stand-in schedule ({_stand_in(suite).shrink.describe()}); its numbers only show that everything "
                  f"runs. For the real benchmark: {how}.")
         messages.append(first)
-        log(first)
+        warn(first)
     for msg in skips:
         messages.append(msg)
-        log(msg)
+        warn(msg)
     if not infos:
         raise RunError(f"suite {suite.name}: none of its datasets ({', '.join(suite.datasets)}) has data here; "
                        + " ".join(messages))
