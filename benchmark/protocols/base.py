@@ -26,6 +26,7 @@ from benchmark.blocks import frozen_copy
 from benchmark.config import ConfigError, resolve
 from benchmark.engine import FitResult, TrainConfig, autocast_for, fit
 from benchmark.metrics import accuracy, classification_scores, f1_macro, l2_normalize
+from benchmark.protocols.features import active_cache
 from benchmark.protocols.split_guard import guard_run, note_read
 
 if TYPE_CHECKING:  # imported for annotations only: pretrain imports the method machinery
@@ -196,13 +197,29 @@ def batched_forward(fn: Callable[[dict[str, torch.Tensor]], torch.Tensor], input
 
 def encode(encoders: Mapping[str, nn.Module], data: "MultimodalData", idx: np.ndarray, device: torch.device,
            batch_size: int = EVAL_BATCH) -> dict[str, torch.Tensor]:
-    """Eval-mode, flattened encoder features {modality: [len(idx), d]} of rows `idx` (no grad, modes restored)."""
-    x = gather(data, idx, list(encoders), device)
-    feats = {}
-    with eval_mode(*encoders.values()):
+    """Eval-mode, flattened encoder features {modality: [len(idx), d]} of rows `idx` (no grad, modes restored).
+
+    Inside a work unit the pretrained encoders' features come from its shared `FeatureCache` (computed once,
+    here, the same way: `benchmark.protocols.features`).
+    """
+    cache = active_cache()
+    feats: dict[str, torch.Tensor] = {}
+    if cache is not None:
         for m, enc in encoders.items():
+            hit = cache.lookup(m, enc, idx, device, batch_size)
+            if hit is not None:
+                feats[m] = hit
+    todo = {m: enc for m, enc in encoders.items() if m not in feats}
+    if not todo:
+        note_read(idx)  # served from the cache: still one read of these rows for the test-split guard
+        return {m: feats[m] for m in encoders}
+    x = gather(data, idx, list(todo), device)
+    with eval_mode(*todo.values()):
+        for m, enc in todo.items():
             feats[m] = batched_forward(functools.partial(flat_output, enc, m), {m: x[m]}, device, batch_size)
-    return feats
+            if cache is not None:
+                cache.put(m, enc, idx, device, batch_size, feats[m])
+    return {m: feats[m] for m in encoders}
 
 
 def fused_embedding(feats: Mapping[str, torch.Tensor]) -> torch.Tensor:
