@@ -1,12 +1,12 @@
 """Paired comparison of two stopping rules on the same encoders (docs/cost.md).
 
-Usage: python scripts/paired_stopping.py RECORDS_DIR
+Usage: python scripts/paired_stopping.py RECORDS_DIR [RECORDS_DIR ...]
 
 Pairs every cell run with the reference rule (`early_stop_on=val_loss`, in the protocol's or semisup's
-config) with the cell of the same method variant, seed and otherwise equal protocol config that uses the
-default rule, and prints per accuracy metric: n pairs, mean new and old, the paired difference new - old with a
-95% t interval, the seed SD of the old rule (the noise a change must stay inside), epochs run and protocol
-seconds of each rule (summed over the pairs) and their ratio.
+config: "old") with the cell of the same method variant, seed and otherwise equal protocol config that stops
+on the main metric with patience P ("new, P"), and prints per accuracy metric: n pairs, mean new and old, the
+paired difference new - old with a 95% t interval, the seed SD of the old rule (the noise a change must stay
+inside), epochs run and protocol seconds of each rule (summed over the pairs) and their ratio.
 """
 from __future__ import annotations
 
@@ -29,42 +29,46 @@ def _epochs(rec: dict[str, Any]) -> int:
     return sum(int(h["epochs_run"]) for h in heads)
 
 
+def _rows(label: str, pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    """One table row per accuracy metric of paired (new, old) records."""
+    metrics = sorted(k for k in pairs[0][0]["metrics"] if k.endswith("accuracy"))
+    ep_new, ep_old = sum(_epochs(n) for n, _ in pairs), sum(_epochs(o) for _, o in pairs)
+    t_new = sum(n["timings"]["protocol_s"] for n, _ in pairs)
+    t_old = sum(o["timings"]["protocol_s"] for _, o in pairs)
+    for m in metrics:
+        new = np.array([n["metrics"][m] for n, _ in pairs]) * 100
+        old = np.array([o["metrics"][m] for _, o in pairs]) * 100
+        d = new - old
+        half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
+        print(f"| {label} | {m} | {len(d)} | {new.mean():.2f} | {old.mean():.2f} | {d.mean():+.2f} "
+              f"[{d.mean() - half:+.2f}, {d.mean() + half:+.2f}] | {old.std(ddof=1):.2f} | {ep_new} / {ep_old} | "
+              f"{t_new:.0f} / {t_old:.0f} ({t_new / t_old:.2f}) |")
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
+    if not argv:
         print(__doc__, file=sys.stderr)
         return 2
-    files = sorted(Path(argv[0]).glob("*.json"))
+    files = [f for d in argv for f in sorted(Path(d).glob("*.json"))]
     if not files:
-        print(f"error: no records (*.json) in {argv[0]}", file=sys.stderr)
+        print(f"error: no records (*.json) in {' '.join(argv)}", file=sys.stderr)
         return 2
-    cells: dict[tuple, dict[str, dict[str, Any]]] = defaultdict(dict)
+    cells: dict[tuple, dict[tuple, dict[str, Any]]] = defaultdict(dict)
     for f in files:
         rec = json.loads(f.read_text())
-        cfg = rec["cell"]["protocol_cfg"]
-        rule = "old" if cfg.get("early_stop_on") == "val_loss" else "new"
+        cfg, res = rec["cell"]["protocol_cfg"], rec["protocol_resolved"]
+        rule = "old" if res.get("early_stop_on") == "val_loss" else f"new, {res.get('early_stop_patience')}"
         rest = json.dumps({k: v for k, v in cfg.items() if k not in STOP_KEYS}, sort_keys=True)
         cells[(rec["cell"]["variant"], rec["cell"]["protocol"], rest)][(rule, rec["cell"]["seed"])] = rec
     print("| protocol | metric | pairs | new (mean) | old (mean) | new - old [95% CI] | old seed SD | "
           "epochs run new / old | protocol s new / old (ratio) |")
     print("|---|---|---:|---:|---:|---|---:|---|---|")
     for (variant, proto, rest), recs in sorted(cells.items()):
-        seeds = sorted({s for r, s in recs if ("old", s) in recs and ("new", s) in recs})
-        if not seeds:
-            continue
-        pairs = [(recs[("new", s)], recs[("old", s)]) for s in seeds]
-        metrics = sorted(k for k in pairs[0][0]["metrics"] if k.endswith("accuracy"))
-        ep_new, ep_old = sum(_epochs(n) for n, _ in pairs), sum(_epochs(o) for _, o in pairs)
-        t_new = sum(n["timings"]["protocol_s"] for n, _ in pairs)
-        t_old = sum(o["timings"]["protocol_s"] for _, o in pairs)
-        label = proto + (f" {rest}" if rest != "{}" else "") + f" ({variant})"
-        for m in metrics:
-            new = np.array([n["metrics"][m] for n, _ in pairs]) * 100
-            old = np.array([o["metrics"][m] for _, o in pairs]) * 100
-            d = new - old
-            half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
-            print(f"| {label} | {m} | {len(d)} | {new.mean():.2f} | {old.mean():.2f} | {d.mean():+.2f} "
-                  f"[{d.mean() - half:+.2f}, {d.mean() + half:+.2f}] | {old.std(ddof=1):.2f} | {ep_new} / {ep_old} | "
-                  f"{t_new:.0f} / {t_old:.0f} ({t_new / t_old:.2f}) |")
+        for rule in sorted({r for r, _ in recs if r != "old"}):
+            seeds = sorted(s for r, s in recs if r == rule and ("old", s) in recs)
+            if seeds:
+                _rows(f"{proto}{' ' + rest if rest != '{}' else ''} ({variant}; {rule})",
+                      [(recs[(rule, s)], recs[("old", s)]) for s in seeds])
     return 0
 
 
