@@ -37,14 +37,17 @@ def _epochs(rec: dict[str, Any]) -> int:
 
 
 def _replay_agrees(new: dict[str, Any], old: dict[str, Any]) -> tuple[int, int]:
-    """(heads whose best epoch and epochs run the replay of the old run at the new patience predicts, heads)."""
+    """(heads whose best epoch and epochs run the replay of the old run at the new patience predicts, heads
+    the replay can predict: not those whose old run stopped before the new rule's window ended)."""
     from head_stopping import replay
 
     ok = n = 0
     for hn, ho in zip(_heads(new), _heads(old)):
         if "improved_at" not in ho or "patience" not in hn:
             continue
-        sel, run, _ = replay(ho["improved_at"], ho["epochs_run"], int(hn["patience"]))
+        sel, run, last = replay(ho["improved_at"], ho["epochs_run"], int(hn["patience"]))
+        if last >= ho["epochs_run"] and ho["stopped_early"]:
+            continue  # the old run stopped (val_loss rule) before the new rule's window ended: not predictable
         n += 1
         ok += (sel, run) == (hn["best_epoch"], hn["epochs_run"])
     return ok, n
@@ -63,8 +66,9 @@ def _rows(label: str, pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> Non
         old = np.array([o["metrics"][m] for _, o in pairs]) * 100
         d = new - old
         half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
+        sd = old.std(ddof=1) if len(old) > 1 else float("nan")
         print(f"| {label} | {m} | {len(d)} | {new.mean():.2f} | {old.mean():.2f} | {d.mean():+.2f} "
-              f"[{d.mean() - half:+.2f}, {d.mean() + half:+.2f}] | {old.std(ddof=1):.2f} | {ep_new} / {ep_old} | "
+              f"[{d.mean() - half:+.2f}, {d.mean() + half:+.2f}] | {sd:.2f} | {ep_new} / {ep_old} | "
               f"{t_new:.0f} / {t_old:.0f} ({t_new / t_old:.2f}) | {replayed} |")
 
 
