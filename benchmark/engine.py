@@ -87,6 +87,7 @@ class FitResult:
     best: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     stopped_early: bool = False
+    config: TrainConfig | None = None  # the schedule it ran with (stopping rule, patience, selection)
 
 
 def seed_everything(seed: int) -> None:
@@ -166,7 +167,7 @@ def fit(
     (restored at the end; `state_module` is what gets saved/restored, default `model`) and the progress bar.
     """
     t0 = time.perf_counter()
-    result = FitResult()
+    result = FitResult(config=cfg)
     if params is None:
         params = [p for p in model.parameters() if p.requires_grad]
     if cfg.epochs == 0 or n_train == 0:

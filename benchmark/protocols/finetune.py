@@ -3,8 +3,9 @@
 Works on deep copies of the pretrained encoders (the originals are reused by other protocols and never
 change). Head: FusionClassifier for several modalities, one Linear for one (as `paper_head`). Adam with the
 head at `lr` and the encoders at `lr * encoder_lr_scale` (0 freezes them); optional ReduceLROnPlateau on
-the validation main metric; early stop on val_loss; the best epoch on the validation main metric (encoders
-and head together) is scored once on test. No augmentation is applied.
+the validation main metric; early stop once the validation main metric has not improved for `early_stop_patience`
+epochs (`early_stop_on="main"`, default; "val_loss" is the reference's rule); the best epoch on the validation
+main metric (encoders and head together) is scored once on test. No augmentation is applied.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import torch
 
 from benchmark.engine import ConfigError, resolve_device, seed_everything
 from benchmark.protocols.base import (
+    HEAD_STOPPING,
+    STOP_ON,
     EvalResult,
     Probe,
     Protocol,
@@ -45,8 +48,8 @@ class Finetune(Protocol):
 
     name = "finetune"
     defaults = {"epochs": 100, "batch_size": 64, "lr": 1e-3, "encoder_lr_scale": 0.1, "weight_decay": 0.0,
-                "scheduler": "plateau", "plateau_factor": 0.5, "plateau_patience": 5, "early_stop_patience": 50}
-    choices = {"scheduler": ("plateau", "none")}
+                "scheduler": "plateau", "plateau_factor": 0.5, "plateau_patience": 5, **HEAD_STOPPING}
+    choices = {"scheduler": ("plateau", "none"), "early_stop_on": STOP_ON}
 
     @classmethod
     def validate(cls, cfg: dict[str, Any]) -> None:

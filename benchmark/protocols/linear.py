@@ -2,8 +2,9 @@
 
 The encoders run once in eval mode on each part; multimodal features are concatenated (sorted modality
 order) and standardised with the train part's per-dimension mean and std. A single Linear layer is trained
-with engine.fit (Adam, no LR schedule, early stop on val_loss) and the epoch with the best validation main
-metric is scored once on test. It applies to every method kind (for supervised methods it probes their
+with engine.fit (Adam, no LR schedule) and the epoch with the best validation main metric is scored once on
+test; training stops once that metric has not improved for `early_stop_patience` epochs (`early_stop_on="main"`,
+default; "val_loss" is the reference's rule). It applies to every method kind (for supervised methods it probes their
 encoders, not their own classifier).
 """
 from __future__ import annotations
@@ -15,6 +16,8 @@ import torch
 from benchmark.backbones.heads import LinearClassifier
 from benchmark.engine import ConfigError, resolve_device, seed_everything
 from benchmark.protocols.base import (
+    HEAD_STOPPING,
+    STOP_ON,
     EvalResult,
     Probe,
     Protocol,
@@ -46,7 +49,8 @@ class Linear(Protocol):
 
     name = "linear"
     defaults = {"epochs": 100, "batch_size": 64, "lr": 1e-3, "weight_decay": 0.0, "standardize": True,
-                "early_stop_patience": 50}
+                **HEAD_STOPPING}
+    choices = {"early_stop_on": STOP_ON}
 
     @classmethod
     def validate(cls, cfg: dict[str, Any]) -> None:

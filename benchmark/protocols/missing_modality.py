@@ -1,7 +1,8 @@
 """`missing_modality`: how a multimodal representation copes when one sensor is absent at test time.
 
-The `paper_head` fusion head is trained on all modalities exactly as in `paper_head` (frozen encoders,
-best epoch on val). On the test part, encoded once, it is then scored with all modalities ("full/...") and
+The `paper_head` fusion head is trained on all modalities as in `paper_head` (frozen encoders, best epoch on
+val), but stopped like our other heads (`early_stop_on="main"`, patience `HEAD_PATIENCE`: docs/cost.md).
+On the test part, encoded once, it is then scored with all modalities ("full/...") and
 with each modality m absent in turn ("no_<m>/..."). An absent modality's features are replaced by their mean
 over the train part (`impute="mean"`, default: the head's BatchNorm then sees in-distribution values and the
 prediction rests on the other modality) or by zeros (`impute="zero"`, which puts the head off-distribution).
@@ -16,7 +17,16 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from benchmark.engine import ConfigError, resolve_device
-from benchmark.protocols.base import EvalResult, Protocol, check_split, history_summary, labels_of, prefixed, scored
+from benchmark.protocols.base import (
+    HEAD_STOPPING,
+    EvalResult,
+    Protocol,
+    check_split,
+    history_summary,
+    labels_of,
+    prefixed,
+    scored,
+)
 from benchmark.protocols.paper_head import PaperHead, train_paper_head
 from benchmark.registry import PROTOCOLS
 
@@ -31,7 +41,7 @@ class MissingModality(Protocol):
 
     name = "missing_modality"
     kinds = ("multimodal",)
-    defaults = {**PaperHead.defaults, "impute": "mean"}
+    defaults = {**PaperHead.defaults, **HEAD_STOPPING, "impute": "mean"}
     choices = {**PaperHead.choices, "impute": ("mean", "zero")}
 
     def run(self, pre: "Pretrained", data: "MultimodalData", split: "Split", cfg: dict[str, Any], seed: int, *,

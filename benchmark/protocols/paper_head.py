@@ -3,8 +3,9 @@
 - Multimodal methods: frozen encoders + FusionClassifier (per modality Linear->256, BN, ReLU; concat; Linear);
   ReduceLROnPlateau(max, 0.5, patience 5) on val_accuracy (also for MMAct, as in the reference).
 - Unimodal methods: frozen encoder + one Linear layer; no LR scheduler.
-- Both: Adam 1e-3, batch 64, up to 100 epochs, early stop on val_loss (patience 50), the epoch with the best
-  validation main metric (accuracy; macro-F1 for MMAct) is restored and scored once on test.
+- Both: Adam 1e-3, batch 64, up to 100 epochs, early stop on val_loss (patience 50: the reference's rule, kept
+  here; `early_stop_on="main"` stops on the selection metric instead, as our protocols do), the epoch with the
+  best validation main metric (accuracy; macro-F1 for MMAct) is restored and scored once on test.
 - `bn_mode="reference"`: the frozen encoders are in train mode while the head trains (BN statistics keep
   updating, dropout is active), as under Lightning; this works on deep copies, so the pretrained encoders are
   untouched. Validation and test run in eval mode. `bn_mode="frozen"`: encoders in eval mode throughout, so
@@ -24,6 +25,7 @@ from torch import nn
 
 from benchmark.engine import FitResult, resolve_device, seed_everything
 from benchmark.protocols.base import (
+    STOP_ON,
     EvalResult,
     Probe,
     Protocol,
@@ -107,8 +109,8 @@ class PaperHead(Protocol):
 
     name = "paper_head"
     defaults = {"epochs": 100, "batch_size": 64, "lr": 1e-3, "bn_mode": "reference", "plateau_factor": 0.5,
-                "plateau_patience": 5, "early_stop_patience": 50}
-    choices = {"bn_mode": ("reference", "frozen")}
+                "plateau_patience": 5, "early_stop_on": "val_loss", "early_stop_patience": 50}
+    choices = {"bn_mode": ("reference", "frozen"), "early_stop_on": STOP_ON}
 
     def run(self, pre: "Pretrained", data: "MultimodalData", split: "Split", cfg: dict[str, Any], seed: int, *,
             device: str | torch.device = "auto") -> EvalResult:

@@ -16,7 +16,9 @@ above the mean train clips per class are dropped at planning (they would repeat 
 evaluators (default `paper_head` and `finetune`) train on the subset and select models on a labelled validation
 subset of the same budget, drawn the same way from the val part and saved as `<split>-val` subset files
 (`val_labels="budget"`, default: at 1 clip per class, 1 validation clip per class), or on the whole val part
-(`val_labels="full"`, the behaviour before); the test part is the full test part. Metrics "<evaluator>/accuracy",
+(`val_labels="full"`, the behaviour before); the test part is the full test part. The evaluators run for `epochs`
+and stop by semisup's rule (`early_stop_on`, `early_stop_patience`: the validation main metric, patience
+`HEAD_PATIENCE`, also for `paper_head`, whose own default is the reference's val_loss rule). Metrics "<evaluator>/accuracy",
 ...; "accuracy"/"f1_macro" are the first evaluator's. Supervised methods are retrained from scratch on the
 subset (`benchmark.pretrain.pretrain(..., train_idx=subset)`) and scored by their own classifier, reported
 under the "paper_head" evaluator as in the `paper_head` protocol (fine-tuning it again would be redundant).
@@ -37,7 +39,7 @@ from benchmark.atomic import atomic_write_json
 from benchmark.config import ConfigError
 from benchmark.contracts.dataset import BUDGET_TYPES, DEFAULT_BUDGETS, TrainingProfile
 from benchmark.engine import resolve_device
-from benchmark.protocols.base import EvalResult, Protocol, check_split, prefixed
+from benchmark.protocols.base import HEAD_STOPPING, STOP_ON, EvalResult, Protocol, check_split, prefixed
 from benchmark.registry import PROTOCOLS
 
 if TYPE_CHECKING:
@@ -158,8 +160,8 @@ class SemiSup(Protocol):
 
     name = "semisup"
     defaults = {"budget_type": "auto", "budget": None, "budgets": None, "evaluators": ["paper_head", "finetune"],
-                "epochs": 100, "subsets_dir": None, "val_labels": "budget"}
-    choices = {"budget_type": ("auto",) + BUDGET_TYPES, "val_labels": VAL_LABELS}
+                "epochs": 100, "subsets_dir": None, "val_labels": "budget", **HEAD_STOPPING}
+    choices = {"budget_type": ("auto",) + BUDGET_TYPES, "val_labels": VAL_LABELS, "early_stop_on": STOP_ON}
     types = {"budget": (int, float, type(None)), "budgets": (list, type(None)), "subsets_dir": (str, type(None))}
 
     @classmethod
@@ -225,7 +227,9 @@ class SemiSup(Protocol):
         else:
             for name in cfg["evaluators"]:
                 proto = PROTOCOLS.get(name)
-                overrides = {"epochs": cfg["epochs"]} if "epochs" in proto.defaults else {}
+                # the evaluators train for semisup's epochs and stop by semisup's rule (also paper_head)
+                overrides = {k: cfg[k] for k in ("epochs", "early_stop_on", "early_stop_patience")
+                             if k in proto.defaults}
                 evaluations[name] = proto().run(pre, data, sub_split, proto.resolve_config(overrides), seed,
                                                 device=dev)
         first = next(iter(evaluations.values()))

@@ -146,6 +146,7 @@ def run_work_unit(work: WorkUnit, on_cell: Callable[[str, dict[str, Any]], None]
     import torch
 
     from benchmark.engine import resolve_device
+    from benchmark.protocols.features import FeatureCache, sharing_features
 
     ensure_registered([tuple(r) for r in work.registrations])  # type: ignore[misc]
     watch_owner(work.owner)
@@ -174,10 +175,12 @@ def run_work_unit(work: WorkUnit, on_cell: Callable[[str, dict[str, Any]], None]
         params = {"trainable": _count(pre.method, True),
                   "encoders": {m: _count(e, False) for m, e in pre.encoders().items()}}
         health = _health(pre, data, split)
+        features = FeatureCache(pre.encoders())  # encode once: every cell of the unit shares frozen features
         for c in work.cells:
             t1 = time.perf_counter()
             try:
-                result = _evaluate(c, pre, data, split, device)
+                with sharing_features(features):
+                    result = _evaluate(c, pre, data, split, device)
                 protocol_s = time.perf_counter() - t1
                 timings = {"pretrain_s": round(pretrain_s, 3), "pretrain_cached": ckpt_existed,
                            "load_s": round(load_s if ckpt_existed else load_s - pretrain_s, 3),

@@ -1,0 +1,99 @@
+"""How the evaluation heads of stored records stopped, and what another patience would have done (docs/cost.md).
+
+Usage: python scripts/head_stopping.py RECORDS_DIR [RECORDS_DIR ...] [--patience 5,10,15,20,25,30,40,50]
+
+Per head (protocol, or protocol/evaluator for semisup): heads, mean epochs run, mean best epoch (the selected
+epoch on the validation main metric), its 50/90/95/99th percentile and maximum, and how many stopped early.
+Records that hold the epochs where the selection metric improved (`improved_at`, recorded since the stopping
+change) are replayed for each patience P of a stop on that metric: the run ends P epochs after the last
+improvement that is not followed by another within P epochs. "best moved earlier" counts heads whose selected
+epoch would be an earlier one (the run stops before its recorded best); a head whose recorded run had stopped
+under the val_loss rule before the replay's window ended is "cut" (its later epochs, which might hold a later
+best, are unknown).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def heads_of(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(head name, head_training summary) of every trained head in one record."""
+    art = record.get("artifacts") or {}
+    proto = record["cell"]["protocol"]
+    out = []
+    if "head_training" in art:
+        out.append((proto, art["head_training"]))
+    for name, ev in (art.get("evaluators") or {}).items():
+        if "head_training" in ev:
+            out.append((f"{proto}/{name}", ev["head_training"]))
+    return out
+
+
+def replay(improved_at: list[int], epochs_run: int, patience: int) -> tuple[int, int, int]:
+    """(selected epoch, epochs run, last epoch the stop needs to see) under a stop after `patience` epochs
+    without improvement of the selection metric."""
+    for i, epoch in enumerate(improved_at):
+        nxt = improved_at[i + 1] if i + 1 < len(improved_at) else None
+        if nxt is None or nxt - epoch > patience:
+            return epoch, min(epoch + patience + 1, epochs_run), epoch + patience
+    return -1, epochs_run, epochs_run - 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("records", nargs="+", type=Path)
+    ap.add_argument("--patience", default="5,10,15,20,25,30,40,50")
+    ap.add_argument("--variant", default=None, help="only records whose protocol variant contains this text")
+    args = ap.parse_args(argv)
+    patiences = [int(p) for p in args.patience.split(",")]
+    heads: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for folder in args.records:
+        files = sorted(folder.glob("*.json"))
+        if not files:
+            print(f"error: no records (*.json) in {folder}", file=sys.stderr)
+            return 2
+        for f in files:
+            rec = json.loads(f.read_text())
+            if args.variant and args.variant not in rec["cell"].get("protocol_variant", ""):
+                continue
+            for name, h in heads_of(rec):
+                heads[name].append(h)
+    print("| head | heads | mean epochs run | mean best epoch | best epoch p50 / p90 / p95 / p99 / max | stopped early |")
+    print("|---|---:|---:|---:|---|---:|")
+    for name, hs in sorted(heads.items()):
+        best = np.array([h["best_epoch"] for h in hs])
+        run = np.array([h["epochs_run"] for h in hs])
+        q = " / ".join(f"{v:.0f}" for v in np.percentile(best, [50, 90, 95, 99, 100]))
+        print(f"| {name} | {len(hs)} | {run.mean():.1f} | {best.mean():.1f} | {q} | "
+              f"{sum(bool(h['stopped_early']) for h in hs)} |")
+    # replayable: heads that ran under the reference's val_loss rule and recorded their improvement epochs
+    replayable = {n: [h for h in hs if "improved_at" in h and h.get("early_stop") == "val_loss"]
+                  for n, hs in heads.items()}
+    if any(replayable.values()):
+        print("\nReplay of a stop on the validation main metric (heads run under the val_loss rule that record "
+              "`improved_at`):\n")
+        print("| head | heads | patience | best moved earlier | cut | mean epochs run | max gap between improvements |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for name, hs in sorted(replayable.items()):
+            if not hs:
+                continue
+            gaps = [b - a for h in hs for a, b in zip(h["improved_at"], h["improved_at"][1:])]
+            for p in patiences:
+                res = [replay(h["improved_at"], h["epochs_run"], p) for h in hs]
+                moved = sum(sel != h["best_epoch"] for (sel, _, _), h in zip(res, hs))
+                # cut: the recorded run stopped (val_loss rule) before the replay could see its whole window
+                cut = sum(last >= h["epochs_run"] and h["stopped_early"] for (_, _, last), h in zip(res, hs))
+                print(f"| {name} | {len(hs)} | {p} | {moved} | {cut} | "
+                      f"{np.mean([r for _, r, _ in res]):.1f} | {max(gaps) if gaps else 0} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
