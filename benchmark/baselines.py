@@ -104,7 +104,7 @@ def read_baselines(path: Path) -> BaselineFolder:
 
 
 def plan_unusable(bf: BaselineFolder, dataset: str, split: str, fingerprint: str, options: dict[str, Any],
-                  protocols: dict[str, Any]) -> list[tuple[str, str]]:
+                  protocols: Any) -> list[tuple[str, str]]:
     """(record file, why) of the baseline records of (dataset, split) a run here cannot be compared with:
     another data fingerprint, dataset options or code version, or a protocol config the current protocol code
     resolves differently (`protocols`: the registry of protocols)."""

@@ -64,6 +64,8 @@ def verdict(d: Interval, s: Interval | None, wide: tuple[float, float] | None) -
     if interval is None:
         return "no verdict (too few seeds for an interval)"
     lo, hi = interval
+    if lo is None or hi is None:
+        return "no verdict (too few seeds for an interval)"
     if lo > 0:
         return "yours higher"
     if hi < 0:
@@ -149,8 +151,8 @@ def section(rs: ResultSet) -> list[str]:
             if anchor and rows[0].variant == anchor:
                 continue
             by_seed = {e.seed: _score(e, metric) for e in best}
-            diffs = [v - by_seed[e.seed] for e in rows if (v := _score(e, metric)) is not None
-                     and by_seed.get(e.seed) is not None]  # type: ignore[operator]
+            diffs = [v - b_s for e in rows if (v := _score(e, metric)) is not None
+                     and (b_s := by_seed.get(e.seed)) is not None]
             if not diffs:
                 continue
             d = t_interval(diffs)

@@ -34,7 +34,7 @@ def comparable(base: dict[str, Any], own: list[dict[str, Any]]) -> str | None:
             why.append(f"{what} {get(base)}, yours {one(mine)}")
     for part in ("harness", "dataset"):
         theirs = (base.get("code") or {}).get(part)
-        mine = {(r.get("code") or {}).get(part) for r in own} - {None}
+        mine = {str(v) for r in own if (v := (r.get("code") or {}).get(part)) is not None}
         if theirs and mine and theirs not in mine:
             why.append(f"{part} code {theirs}, yours {one(mine)}")
     return "; ".join(why) or None

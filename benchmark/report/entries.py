@@ -20,7 +20,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -256,11 +256,11 @@ def _current_consistent(pairs: list[tuple[str, dict[str, Any]]], allow_mixed: bo
     for items in by_table.values():
         provs = {prov(rec) for _, rec in items}
         if len(provs) > 1 and not allow_mixed:
-            full = target.choose([(provenance(rec), _order(name, rec)) for name, rec in items])
+            full = target.choose([(cast(prov_rules.Prov, provenance(rec)), _order(name, rec)) for name, rec in items])
             chosen = full[:3] + full[4:] if any_data else full
             for name, rec in items:
                 if prov(rec) != chosen:
-                    dropped.append((name, target.why_not(provenance(rec), full)))
+                    dropped.append((name, target.why_not(cast(prov_rules.Prov, provenance(rec)), full)))
             items = [p for p in items if prov(p[1]) == chosen]
         if not allow_mixed:
             items, left = _row_code(items)

@@ -175,7 +175,7 @@ def plot_precision_at_k(views: dict[str, dict[str, dict[int, Summary]]], colors:
             ax.set_visible(False)
         elif i % ncols == 0:
             ax.set_ylabel("precision@k (%)")
-    legend: dict[str, object] = {}  # every panel's methods (a view may hold only one modality's variants)
+    legend: dict[str, "matplotlib.artist.Artist"] = {}  # every panel's methods (a view may hold one modality's)
     for ax in axes[:len(names)]:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             legend.setdefault(label, handle)

@@ -25,7 +25,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from benchmark import store
 
@@ -113,7 +113,7 @@ class Target:
         the code and numerics by the rule above, then the data fingerprint of the newest of those records."""
         code = _code
         codes = [code(p) for p, _ in provs]
-        current = [c for c in codes if self.is_current((*c[:3], "", c[3]))]
+        current = [c for c in codes if self.is_current(cast(Prov, (*c[:3], "", c[3])))]
         if current:
             chosen = _majority(current)
         elif self.folder in codes:

@@ -204,10 +204,10 @@ def _code_changes(plan: Plan, records: dict[str, dict]) -> dict[str, int]:
     for c in plan.cells:
         if c.key in plan.done:
             continue
-        rec = stored.get(ident(c.describe(), plan.numerics, c.data_fingerprint))
-        if rec is None:
+        match = stored.get(ident(c.describe(), plan.numerics, c.data_fingerprint))
+        if match is None:
             continue
-        old = rec.get("code") or {}
+        old = match.get("code") or {}
         names = {"harness": "harness", "method": f"method {c.method}", "dataset": f"dataset {c.dataset}"}
         parts = [names[k] for k in names if old.get(k) != c.code.get(k)] if old else ["unhashed code"]
         what = ", ".join(parts) or "code"
