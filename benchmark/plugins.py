@@ -109,9 +109,9 @@ def add_plugin_files(paths: list[str]) -> None:
     """Append plugin files to `$MMHAR_PLUGINS` (so that worker processes load them too) and load them."""
     current = [s for s in os.environ.get("MMHAR_PLUGINS", "").split(",") if s.strip()]
     resolved = [str(Path(p).expanduser().resolve()) for p in paths]
-    os.environ["MMHAR_PLUGINS"] = ",".join(dict.fromkeys(current + resolved))
     for p in resolved:
-        import_plugin_source(p)
+        import_plugin_source(p)  # a file that fails to import is not handed on to worker processes
+    os.environ["MMHAR_PLUGINS"] = ",".join(dict.fromkeys(current + resolved))
 
 
 def load_plugins(force: bool = False) -> None:

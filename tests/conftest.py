@@ -30,6 +30,16 @@ def utd_root() -> Path:
     return root
 
 
+@pytest.fixture(autouse=True)
+def _no_plugin_leak(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--plugins` extends `$MMHAR_PLUGINS` for worker processes; restore it after every test so that one
+    test's plugin files (a deliberately broken one included) never reach a later test's workers."""
+    if "MMHAR_PLUGINS" in os.environ:
+        monkeypatch.setenv("MMHAR_PLUGINS", os.environ["MMHAR_PLUGINS"])
+    else:
+        monkeypatch.delenv("MMHAR_PLUGINS", raising=False)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Tests write preprocessed-data caches to a temporary folder, never to the user's cache."""
