@@ -96,3 +96,13 @@ def test_a_design_below_the_coverage_target_prints_no_interval(tmp_path: Path):
     (tmp_path / "calibration.json").write_text(json.dumps(calibration), encoding="utf-8")
     build_report(tmp_path)
     assert "design covers" not in (tmp_path / "leaderboard.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("k", [2, 5, 25])
+@pytest.mark.parametrize("df", [2.0, 2.7, 3.0, 5.4, 17.0])
+def test_the_adjusted_p_agrees_with_the_simultaneous_interval(k: int, df: float) -> None:
+    from benchmark.report import crossed
+
+    half = crossed.critical(k, df)  # |Δ| / se at which the interval just touches 0
+    assert crossed.adjusted_p(half * 0.98, k, df) > 0.05
+    assert crossed.adjusted_p(half * 1.02, k, df) < 0.05

@@ -72,12 +72,14 @@ def t_critical(df: float, confidence: float = CONFIDENCE) -> float:
 
 
 def adjusted_p(stat: float, k: int, df: float) -> float:
-    """Simultaneous p-value of |Δ| / se = `stat` among all pairs of k rows (nan: untestable)."""
+    """Simultaneous p-value of |Δ| / se = `stat` among all pairs of k rows at the df `critical` uses (floored onto
+    its grid), so it agrees with the interval's verdict (nan: untestable)."""
     if math.isnan(stat):
         return math.nan
+    df = _floor_df(df)  # the df `critical` uses, so that p < 0.05 exactly when the interval excludes 0
     if k <= 2:
-        return float(2 * st.t.sf(abs(stat), max(df, 1.0)))
-    return float(min(1.0, st.studentized_range.sf(abs(stat) * math.sqrt(2.0), k, max(df, 1.0))))
+        return float(2 * st.t.sf(abs(stat), df))
+    return float(min(1.0, st.studentized_range.sf(abs(stat) * math.sqrt(2.0), k, df)))
 
 
 def jackknife(matrix: np.ndarray, difference: bool = False) -> tuple[float, float, float]:
