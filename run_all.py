@@ -15,9 +15,15 @@ except KeyboardInterrupt:  # Ctrl-C while the modules load: nothing has started
     sys.exit(130)
 
 if __name__ == "__main__":
-    code = main()
-    if code == 143:  # stopped by SIGTERM: a repeat while the interpreter winds down (worker pools) is the same stop
-        import signal
+    import signal
 
+    try:
+        code = main()
+    except KeyboardInterrupt:  # a stop in the last instructions of main, after its own handling
+        code = 130
+    # The run is over (records and report written, or stopped and cleaned up): a Ctrl-C while the interpreter
+    # winds down its worker pools would only print a traceback from their exit handlers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if code == 143:  # stopped by SIGTERM: a repeat while the interpreter winds down (worker pools) is the same stop
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sys.exit(code)

@@ -9,6 +9,7 @@ seeds in flight.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import os
 import signal
 import threading
 from collections.abc import Callable, Generator, Iterator, Mapping
@@ -68,11 +69,12 @@ def dispatch_graph(order: list[str], deps: Mapping[str, set[str]], payload_for: 
                 yield run_work_unit(p, on_cell=on_cell)
             finished.add(k)
         return
-    submit, wait_first, close = _pool(settings)
     limit = len(order) if settings.backend == "dask" else settings.jobs  # dask's scheduler balances its cluster
     running: dict[Any, str] = {}
     completed = False
+    close: Callable[[bool], None] | None = None
     try:
+        submit, wait_first, close = _pool(settings)
         while pending or running:
             stop.check()
             for k in ready():
@@ -92,7 +94,41 @@ def dispatch_graph(order: list[str], deps: Mapping[str, set[str]], payload_for: 
                 yield fut.result()
         completed = True
     finally:
-        close(not completed)  # stopped (signal, error, generator closed): the workers end before this returns
+        if close is not None:
+            close(not completed)  # stopped (signal, error, generator closed): the workers end before this returns
+        elif settings.backend != "dask":
+            end_started_pool()  # stopped while the pool was starting: its workers may already run
+
+
+def _kill(p: Any) -> None:
+    """SIGKILL a worker process (loky's Popen has no kill())."""
+    try:
+        os.kill(p.pid, signal.SIGKILL)
+    except (ProcessLookupError, TypeError):
+        pass
+
+
+def end_started_pool(graceful: bool = False) -> None:
+    """End the workers of loky's reusable executor, if one was started, so that none outlives the results
+    folder's lock: `graceful` (a run that ended normally) shuts the idle pool down; otherwise (a stop, which can
+    land between the pool's start and the moment `_pool` hands back its `close`, or after the last unit) the
+    workers still alive are killed (not ex.shutdown(): a pool shut down already by `close` would block)."""
+    from joblib.externals.loky import reusable_executor
+
+    ex = getattr(reusable_executor, "_executor", None)
+    if ex is None:
+        return
+    procs = list(getattr(ex, "_processes", {}).values())  # shutdown() forgets them before they have exited
+    flags = getattr(ex, "_flags", None)
+    try:
+        if graceful and flags is not None and not (flags.shutdown or flags.broken):
+            ex.shutdown(wait=True)
+            for p in procs:
+                p.join(timeout=WORKER_EXIT_S)
+    finally:  # a stop during the graceful end, or a stopped run: kill what is left, and wait for it
+        for p in [p for p in procs if p.is_alive()]:
+            _kill(p)
+            p.join(timeout=WORKER_EXIT_S)
 
 
 def _pool(settings: RunSettings) -> tuple[Callable[[WorkUnit], Any], Callable[[list[Any]], list[Any]],
@@ -165,5 +201,5 @@ def _end_workers(ex: Any) -> None:
         for p in procs:
             p.join(timeout=WORKER_EXIT_S)
             if p.is_alive():
-                p.kill()
+                _kill(p)
                 p.join()

@@ -93,7 +93,18 @@ def execute(plan: Plan, settings: RunSettings, *, log: Callable[[str], None] | N
         refused = check_suite(plan.results_dir, plan.suite, settings.merge)
         if refused:
             raise RunError(refused)
-        return _execute(plan, settings, log=log)
+        from benchmark.runner.dispatch import end_started_pool
+
+        pooled = settings.backend != "dask" and (settings.jobs > 1 or settings.backend == "joblib")
+        try:
+            summary = _execute(plan, settings, log=log)
+        except BaseException:  # a stop anywhere (even after the last unit): no worker outlives the lock
+            if pooled:
+                end_started_pool()
+            raise
+        if pooled:
+            end_started_pool(graceful=True)  # idle workers end too: a stop while they wind down is not a crash
+        return summary
 
 
 def _execute(plan: Plan, settings: RunSettings, *, log: Callable[[str], None] | None = None) -> RunSummary:
