@@ -94,10 +94,8 @@ def dispatch_graph(order: list[str], deps: Mapping[str, set[str]], payload_for: 
                 yield fut.result()
         completed = True
     finally:
-        if close is not None:
+        if close is not None:  # (a stop while the pool starts: runner.execute ends its workers, end_started_pool)
             close(not completed)  # stopped (signal, error, generator closed): the workers end before this returns
-        elif settings.backend != "dask":
-            end_started_pool()  # stopped while the pool was starting: its workers may already run
 
 
 def _kill(p: Any) -> None:
