@@ -1,6 +1,7 @@
 """Our heads stop on the validation main metric after HEAD_PATIENCE epochs; paper_head keeps the reference rule."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,19 @@ def test_our_protocols_stop_on_the_main_metric_by_default(name):
 def test_paper_head_keeps_the_reference_rule():
     cfg = PROTOCOLS.get("paper_head").resolve_config({})
     assert (cfg["early_stop_on"], cfg["early_stop_patience"]) == ("val_loss", 50)
+
+
+def test_full_suite_runs_paper_head_with_our_rule_and_paper_suite_with_the_reference(tmp_path: Path):
+    from benchmark.suites import get_suite
+
+    def paper_head_cfgs(name: str) -> list[dict]:
+        suite = replace(get_suite(name), datasets=("synthetic",), seeds=(0,), fallback_dataset=None,
+                        methods=("simclr[inertial]",))
+        return [c.protocol_resolved for c in plan_suite(suite, tmp_path / name).cells if c.protocol == "paper_head"]
+
+    full, paper = paper_head_cfgs("full"), paper_head_cfgs("paper")
+    assert full and all((c["early_stop_on"], c["early_stop_patience"]) == ("main", HEAD_PATIENCE) for c in full)
+    assert paper and all((c["early_stop_on"], c["early_stop_patience"]) == ("val_loss", 50) for c in paper)
 
 
 def test_improvement_epochs_are_the_strict_new_bests():
