@@ -3,6 +3,8 @@
 Usage:
   python scripts/cost_tables.py compute RECORDS_DIR     recorded compute per protocol and per method (and CPU kind)
   python scripts/cost_tables.py bench BENCH.json [...]  training-step figures per CPU kind (run_all bench files)
+  python scripts/cost_tables.py compare OLD_RECORDS NEW_RECORDS
+                                                    protocol compute per seed, old against new, per CPU model
 
 Compute: a cell's protocol time is its record's `timings.protocol_s`; a pretraining unit counts once, where it
 was trained (`pretrain_cached` false), with its `pretrain_s`. Grouped by device and CPU model, because the same
@@ -62,6 +64,95 @@ def compute(folder: Path) -> None:
           f"protocols {_hm(tot_p)}, total {_hm(tot_t + tot_p)}.")
 
 
+def _load(folder: Path) -> list[dict[str, Any]]:
+    files = sorted(folder.glob("*.json"))
+    if not files:
+        raise SystemExit(f"error: no records (*.json) in {folder}")
+    return [json.loads(f.read_text()) for f in files]
+
+
+def _cpu(rec: dict[str, Any]) -> str:
+    cpu = rec.get("cpu")
+    return f"{rec.get('device', '?')}, {rec.get('precision', '?')}, {cpu.get('model') if isinstance(cpu, dict) else cpu}"
+
+
+def compare(old_dir: Path, new_dir: Path) -> None:
+    """Summed protocol compute per seed (seeds whose cells all ran on one CPU model and that hold as many cells
+    as the old folder's fullest seed), old against new, within each CPU model; and the ratio over the cells
+    present in both folders (same variant, protocol variant and seed) that ran on the same CPU model."""
+    old, new = _load(old_dir), _load(new_dir)
+
+    def cell_id(rec: dict[str, Any]) -> tuple[str, str, int]:
+        c = rec["cell"]
+        return c["variant"], c["protocol_variant"], int(c["seed"])
+
+    per_seed_cells = defaultdict(int)
+    for rec in old:
+        per_seed_cells[int(rec["cell"]["seed"])] += 1
+    full = max(per_seed_cells.values())
+    print("| folder | CPU (device, precision, model) | seed | cells | protocol compute | per protocol |")
+    print("|---|---|---:|---:|---:|---|")
+    means: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for label, recs in (("old", old), ("new", new)):
+        by_seed: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for rec in recs:
+            by_seed[int(rec["cell"]["seed"])].append(rec)
+        for seed, rs in sorted(by_seed.items()):
+            cpus = {_cpu(r) for r in rs}
+            if len(rs) < full or len(cpus) != 1:
+                continue  # an incomplete seed, or one split over CPU models: no per-seed figure
+            (cpu,) = cpus
+            per_proto: dict[str, float] = defaultdict(float)
+            for r in rs:
+                per_proto[r["cell"]["protocol"]] += float((r.get("timings") or {}).get("protocol_s", 0.0))
+            total = sum(per_proto.values())
+            means[(cpu, label)].append(total)
+            parts = ", ".join(f"{p} {_hm(v)}" for p, v in sorted(per_proto.items(), key=lambda kv: -kv[1]))
+            print(f"| {label} | {cpu} | {seed} | {len(rs)} | {_hm(total)} | {parts} |")
+    for cpu in sorted({c for c, _ in means}):
+        o, n = means.get((cpu, "old")), means.get((cpu, "new"))
+        if o and n:
+            ratio = (sum(n) / len(n)) / (sum(o) / len(o))
+            print(f"\n{cpu}: mean protocol compute per seed {_hm(sum(n) / len(n))} (new, {len(n)} seeds) / "
+                  f"{_hm(sum(o) / len(o))} (old, {len(o)} seeds) = {ratio:.2f}")
+    # cells of any seed: each new cell against the mean of the old cells of its variant and protocol variant that
+    # ran on its CPU model (a figure before a whole seed is in)
+    old_mean: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    for r in old:
+        old_mean[(_cpu(r),) + cell_id(r)[:2]].append(float((r.get("timings") or {}).get("protocol_s", 0.0)))
+    matched: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
+    for rec in new:
+        o = old_mean.get((_cpu(rec),) + cell_id(rec)[:2])
+        if o:
+            matched[(_cpu(rec), rec["cell"]["protocol"])].append(
+                (sum(o) / len(o), float((rec.get("timings") or {}).get("protocol_s", 0.0))))
+    if matched:
+        print("\n| CPU | protocol | new cells | old mean of the same cells | new | new / old |")
+        print("|---|---|---:|---:|---:|---:|")
+        for (cpu, proto), v in sorted(matched.items()):
+            a, b = sum(x for x, _ in v), sum(y for _, y in v)
+            print(f"| {cpu} | {proto} | {len(v)} | {_hm(a)} | {_hm(b)} | {b / a:.2f} |")
+        for cpu in sorted({c for c, _ in matched}):
+            v = [x for (c, _), xs in matched.items() if c == cpu for x in xs]
+            a, b = sum(x for x, _ in v), sum(y for _, y in v)
+            print(f"\n{cpu}: {len(v)} new cells, protocol compute {_hm(b)} against {_hm(a)} for the same cells "
+                  f"(old, mean over the seeds run on this CPU model) = {b / a:.2f}")
+    old_by = {cell_id(r): r for r in old}
+    pairs: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
+    for rec in new:
+        o = old_by.get(cell_id(rec))
+        if o is not None and _cpu(o) == _cpu(rec):
+            t_old = float((o.get("timings") or {}).get("protocol_s", 0.0))
+            t_new = float((rec.get("timings") or {}).get("protocol_s", 0.0))
+            pairs[(_cpu(rec), rec["cell"]["protocol"])].append((t_old, t_new))
+    if pairs:
+        print("\n| CPU | protocol | paired cells | old | new | new / old |")
+        print("|---|---|---:|---:|---:|---:|")
+        for (cpu, proto), v in sorted(pairs.items()):
+            a, b = sum(x for x, _ in v), sum(y for _, y in v)
+            print(f"| {cpu} | {proto} | {len(v)} | {_hm(a)} | {_hm(b)} | {b / a:.2f} |")
+
+
 def bench(paths: list[Path]) -> None:
     """Step time and throughput per method and CPU kind from bench files."""
     print("| file | CPU (flags) | threads | precision | method | batch | step | clips/s | GFLOP/s | vs baseline |")
@@ -76,11 +167,13 @@ def bench(paths: list[Path]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 2 or argv[0] not in ("compute", "bench"):
+    if len(argv) < 2 or argv[0] not in ("compute", "bench", "compare") or (argv[0] == "compare" and len(argv) != 3):
         print(__doc__, file=sys.stderr)
         return 2
     if argv[0] == "compute":
         compute(Path(argv[1]))
+    elif argv[0] == "compare":
+        compare(Path(argv[1]), Path(argv[2]))
     else:
         bench([Path(a) for a in argv[1:]])
     return 0

@@ -1,6 +1,6 @@
 """How the evaluation heads of stored records stopped, and what another patience would have done (docs/cost.md).
 
-Usage: python scripts/head_stopping.py RECORDS_DIR [RECORDS_DIR ...] [--patience 5,10,15,20,25,30,40,50]
+Usage: python scripts/head_stopping.py RECORDS_DIR [RECORDS_DIR ...] [--patience 5,10,15,20,25,30,40,50] [--check]
 
 Per head (protocol, or protocol/evaluator for semisup): heads, mean epochs run, mean best epoch (the selected
 epoch on the validation main metric), its 50/90/95/99th percentile and maximum, and how many stopped early.
@@ -9,7 +9,11 @@ change) are replayed for each patience P of a stop on that metric: the run ends 
 improvement that is not followed by another within P epochs. "best moved earlier" counts heads whose selected
 epoch would be an earlier one (the run stops before its recorded best); a head whose recorded run had stopped
 under the val_loss rule before the replay's window ended is "cut" (its later epochs, which might hold a later
-best, are unknown).
+best, are unknown). Heads that stopped on the selection metric itself are replayed for every patience up to
+their own (a shorter patience only truncates their run).
+
+`--check`: every head must satisfy epochs_run <= best_epoch + patience + 1 and stop on its selection metric;
+the heads that do not are listed and the exit status is 1.
 """
 from __future__ import annotations
 
@@ -51,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("records", nargs="+", type=Path)
     ap.add_argument("--patience", default="5,10,15,20,25,30,40,50")
     ap.add_argument("--variant", default=None, help="only records whose protocol variant contains this text")
+    ap.add_argument("--check", action="store_true",
+                    help="fail unless every head ran at most best_epoch + patience + 1 epochs on its selection metric")
     args = ap.parse_args(argv)
     patiences = [int(p) for p in args.patience.split(",")]
     heads: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -64,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.variant and args.variant not in rec["cell"].get("protocol_variant", ""):
                 continue
             for name, h in heads_of(rec):
-                heads[name].append(h)
+                heads[name].append({**h, "_record": f.name})
     print("| head | heads | mean epochs run | mean best epoch | best epoch p50 / p90 / p95 / p99 / max | stopped early |")
     print("|---|---:|---:|---:|---|---:|")
     for name, hs in sorted(heads.items()):
@@ -73,25 +79,52 @@ def main(argv: list[str] | None = None) -> int:
         q = " / ".join(f"{v:.0f}" for v in np.percentile(best, [50, 90, 95, 99, 100]))
         print(f"| {name} | {len(hs)} | {run.mean():.1f} | {best.mean():.1f} | {q} | "
               f"{sum(bool(h['stopped_early']) for h in hs)} |")
-    # replayable: heads that ran under the reference's val_loss rule and recorded their improvement epochs
-    replayable = {n: [h for h in hs if "improved_at" in h and h.get("early_stop") == "val_loss"]
+    if args.check:
+        return check(heads)
+    # replayable: heads that recorded their improvement epochs and ran under the reference's val_loss rule, or
+    # under a stop on the selection metric with a patience at least the replayed one
+    replayable = {n: [h for h in hs if "improved_at" in h and (h.get("early_stop") == "val_loss"
+                                                              or h.get("early_stop") == h.get("select"))]
                   for n, hs in heads.items()}
     if any(replayable.values()):
         print("\nReplay of a stop on the validation main metric (heads run under the val_loss rule that record "
               "`improved_at`):\n")
         print("| head | heads | patience | best moved earlier | cut | mean epochs run | max gap between improvements |")
         print("|---|---:|---:|---:|---:|---:|---:|")
-        for name, hs in sorted(replayable.items()):
-            if not hs:
+        for name, pool in sorted(replayable.items()):
+            if not pool:
                 continue
-            gaps = [b - a for h in hs for a, b in zip(h["improved_at"], h["improved_at"][1:])]
+            gaps = [b - a for h in pool for a, b in zip(h["improved_at"], h["improved_at"][1:])]
             for p in patiences:
+                hs = [h for h in pool if h.get("early_stop") == "val_loss" or p <= h["patience"]]
+                if not hs:
+                    continue
                 res = [replay(h["improved_at"], h["epochs_run"], p) for h in hs]
                 moved = sum(sel != h["best_epoch"] for (sel, _, _), h in zip(res, hs))
                 # cut: the recorded run stopped (val_loss rule) before the replay could see its whole window
                 cut = sum(last >= h["epochs_run"] and h["stopped_early"] for (_, _, last), h in zip(res, hs))
                 print(f"| {name} | {len(hs)} | {p} | {moved} | {cut} | "
                       f"{np.mean([r for _, r, _ in res]):.1f} | {max(gaps) if gaps else 0} |")
+    return 0
+
+
+def check(heads: dict[str, list[dict[str, Any]]]) -> int:
+    """0 when every head stopped on its selection metric within best_epoch + patience + 1 epochs, else 1."""
+    bad = []
+    for name, hs in sorted(heads.items()):
+        for h in hs:
+            rule_ok = h.get("early_stop") is not None and h.get("early_stop") == h.get("select")
+            if not rule_ok or h["epochs_run"] > h["best_epoch"] + int(h.get("patience", 0)) + 1:
+                bad.append((name, h))
+    total = sum(len(hs) for hs in heads.values())
+    for name, h in bad[:20]:
+        print(f"  {h['_record']}: {name} ran {h['epochs_run']} epochs, best {h['best_epoch']}, stop on "
+              f"{h.get('early_stop')} with patience {h.get('patience')} (selects on {h.get('select')})")
+    if bad:
+        print(f"check: {len(bad)} of {total} heads break epochs_run <= best_epoch + patience + 1 on the selection "
+              f"metric" + (" (first 20 listed)" if len(bad) > 20 else ""))
+        return 1
+    print(f"check: all {total} heads ran at most best_epoch + patience + 1 epochs, stopping on their selection metric")
     return 0
 
 

@@ -1,0 +1,48 @@
+"""The cost scripts of docs/cost.md: the stopping check and the old/new compute comparison, on hand-made records."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import cost_tables
+import head_stopping
+
+
+def _record(folder: Path, name: str, seed: int, protocol_s: float, head: dict | None = None,
+            cpu: str = "AMD EPYC") -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    rec = {"cell": {"variant": "cmc", "protocol": "linear", "protocol_variant": "linear", "seed": seed},
+           "timings": {"protocol_s": protocol_s}, "cpu": {"model": cpu}, "device": "cpu", "precision": "bf16",
+           "artifacts": {"head_training": head} if head else {}}
+    (folder / f"{name}.json").write_text(json.dumps(rec))
+
+
+def _head(best: int, run: int, rule: str = "val_accuracy", patience: int = 25) -> dict:
+    return {"best_epoch": best, "epochs_run": run, "stopped_early": run < 100, "early_stop": rule,
+            "select": "val_accuracy", "patience": patience, "max_epochs": 100, "improved_at": [0, best]}
+
+
+def test_check_passes_heads_within_the_cap_and_names_the_others(tmp_path: Path, capsys: pytest.CaptureFixture):
+    _record(tmp_path / "ok", "a", 0, 1.0, _head(10, 36))
+    _record(tmp_path / "ok", "b", 1, 1.0, _head(74, 100))
+    assert head_stopping.main([str(tmp_path / "ok"), "--check"]) == 0
+    _record(tmp_path / "bad", "c", 0, 1.0, _head(10, 37))                       # one epoch past the cap
+    _record(tmp_path / "bad", "d", 1, 1.0, _head(10, 30, rule="val_loss", patience=50))  # another metric
+    assert head_stopping.main([str(tmp_path / "bad"), "--check"]) == 1
+    out = capsys.readouterr().out
+    assert "c.json" in out and "d.json" in out and "2 of 2 heads" in out
+
+
+def test_compare_gives_the_per_seed_and_matched_cell_ratios(tmp_path: Path, capsys: pytest.CaptureFixture):
+    for seed in (3, 4):
+        _record(tmp_path / "old", f"o{seed}", seed, 100.0)
+    _record(tmp_path / "old", "intel", 0, 80.0, cpu="Intel Xeon")
+    _record(tmp_path / "new", "n0", 0, 40.0)
+    cost_tables.compare(tmp_path / "old", tmp_path / "new")
+    out = capsys.readouterr().out
+    assert "mean protocol compute per seed" in out and "= 0.40" in out  # 40 s against the AMD seeds' 100 s
+    assert "1 new cells" in out
