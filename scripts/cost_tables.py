@@ -116,41 +116,43 @@ def compare(old_dir: Path, new_dir: Path) -> None:
             print(f"\n{cpu}: mean protocol compute per seed {_hm(sum(n) / len(n))} (new, {len(n)} seeds) / "
                   f"{_hm(sum(o) / len(o))} (old, {len(o)} seeds) = {ratio:.2f}")
     # cells of any seed: each new cell against the mean of the old cells of its variant and protocol variant that
-    # ran on its CPU model (a figure before a whole seed is in)
+    # ran on its CPU model (a figure before a whole seed is in); then the same cell (same seed) where both exist
     old_mean: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     for r in old:
-        old_mean[(_cpu(r),) + cell_id(r)[:2]].append(float((r.get("timings") or {}).get("protocol_s", 0.0)))
-    matched: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
-    for rec in new:
-        o = old_mean.get((_cpu(rec),) + cell_id(rec)[:2])
-        if o:
-            matched[(_cpu(rec), rec["cell"]["protocol"])].append(
-                (sum(o) / len(o), float((rec.get("timings") or {}).get("protocol_s", 0.0))))
-    if matched:
-        print("\n| CPU | protocol | new cells | old mean of the same cells | new | new / old |")
-        print("|---|---|---:|---:|---:|---:|")
-        for (cpu, proto), v in sorted(matched.items()):
-            a, b = sum(x for x, _ in v), sum(y for _, y in v)
-            print(f"| {cpu} | {proto} | {len(v)} | {_hm(a)} | {_hm(b)} | {b / a:.2f} |")
-        for cpu in sorted({c for c, _ in matched}):
-            v = [x for (c, _), xs in matched.items() if c == cpu for x in xs]
-            a, b = sum(x for x, _ in v), sum(y for _, y in v)
-            print(f"\n{cpu}: {len(v)} new cells, protocol compute {_hm(b)} against {_hm(a)} for the same cells "
-                  f"(old, mean over the seeds run on this CPU model) = {b / a:.2f}")
+        old_mean[(_cpu(r),) + cell_id(r)[:2]].append(_protocol_s(r))
     old_by = {cell_id(r): r for r in old}
+    matched: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
     pairs: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
     for rec in new:
-        o = old_by.get(cell_id(rec))
-        if o is not None and _cpu(o) == _cpu(rec):
-            t_old = float((o.get("timings") or {}).get("protocol_s", 0.0))
-            t_new = float((rec.get("timings") or {}).get("protocol_s", 0.0))
-            pairs[(_cpu(rec), rec["cell"]["protocol"])].append((t_old, t_new))
-    if pairs:
-        print("\n| CPU | protocol | paired cells | old | new | new / old |")
-        print("|---|---|---:|---:|---:|---:|")
-        for (cpu, proto), v in sorted(pairs.items()):
-            a, b = sum(x for x, _ in v), sum(y for _, y in v)
-            print(f"| {cpu} | {proto} | {len(v)} | {_hm(a)} | {_hm(b)} | {b / a:.2f} |")
+        group = (_cpu(rec), rec["cell"]["protocol"])
+        o = old_mean.get((_cpu(rec),) + cell_id(rec)[:2])
+        if o:
+            matched[group].append((sum(o) / len(o), _protocol_s(rec)))
+        same = old_by.get(cell_id(rec))
+        if same is not None and _cpu(same) == _cpu(rec):
+            pairs[group].append((_protocol_s(same), _protocol_s(rec)))
+    _ratio_table(matched, "new cells | old mean of the same cells")
+    for cpu in sorted({c for c, _ in matched}):
+        v = [x for (c, _), xs in matched.items() if c == cpu for x in xs]
+        a, b = sum(x for x, _ in v), sum(y for _, y in v)
+        print(f"\n{cpu}: {len(v)} new cells, protocol compute {_hm(b)} against {_hm(a)} for the same cells "
+              f"(old, mean over the seeds run on this CPU model) = {b / a:.2f}")
+    _ratio_table(pairs, "paired cells (same seed) | old")
+
+
+def _protocol_s(rec: dict[str, Any]) -> float:
+    return float((rec.get("timings") or {}).get("protocol_s", 0.0))
+
+
+def _ratio_table(groups: dict[tuple[str, str], list[tuple[float, float]]], columns: str) -> None:
+    """| CPU | protocol | n | old | new | new / old | per (CPU, protocol) group of (old s, new s) pairs."""
+    if not groups:
+        return
+    print(f"\n| CPU | protocol | {columns} | new | new / old |")
+    print("|---|---|---:|---:|---:|---:|")
+    for (cpu, proto), v in sorted(groups.items()):
+        a, b = sum(x for x, _ in v), sum(y for _, y in v)
+        print(f"| {cpu} | {proto} | {len(v)} | {_hm(a)} | {_hm(b)} | {b / a:.2f} |")
 
 
 def bench(paths: list[Path]) -> None:
