@@ -1,6 +1,7 @@
 """How the evaluation heads of stored records stopped, and what another patience would have done (docs/cost.md).
 
-Usage: python scripts/head_stopping.py RECORDS_DIR [RECORDS_DIR ...] [--patience 5,10,15,20,25,30,40,50] [--check]
+Usage: python scripts/head_stopping.py RECORDS_DIR [RECORDS_DIR ...] [--patience 5,10,15,20,25,30,40,50]
+       [--replay reference|ours] [--check]
 
 Per head (protocol, or protocol/evaluator for semisup): heads, mean epochs run, mean best epoch (the selected
 epoch on the validation main metric), its 50/90/95/99th percentile and maximum, and how many stopped early.
@@ -9,8 +10,8 @@ change) are replayed for each patience P of a stop on that metric: the run ends 
 improvement that is not followed by another within P epochs. "best moved earlier" counts heads whose selected
 epoch would be an earlier one (the run stops before its recorded best); a head whose recorded run had stopped
 under the val_loss rule before the replay's window ended is "cut" (its later epochs, which might hold a later
-best, are unknown). Heads that stopped on the selection metric itself are replayed for every patience up to
-their own (a shorter patience only truncates their run).
+best, are unknown). With `--replay ours`, the heads that stopped on the selection metric itself are replayed
+instead, for every patience up to their own (a shorter patience only truncates their run).
 
 `--check`: every head must satisfy epochs_run <= best_epoch + patience + 1 and stop on its selection metric;
 the heads that do not are listed and the exit status is 1.
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("records", nargs="+", type=Path)
     ap.add_argument("--patience", default="5,10,15,20,25,30,40,50")
     ap.add_argument("--variant", default=None, help="only records whose protocol variant contains this text")
+    ap.add_argument("--replay", choices=("reference", "ours"), default="reference",
+                    help="replay the heads run under the reference's val_loss rule (default) or under ours")
     ap.add_argument("--check", action="store_true",
                     help="fail unless every head ran at most best_epoch + patience + 1 epochs on its selection metric")
     args = ap.parse_args(argv)
@@ -82,13 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         return check(heads)
     # replayable: heads that recorded their improvement epochs and ran under the reference's val_loss rule, or
-    # under a stop on the selection metric with a patience at least the replayed one
-    replayable = {n: [h for h in hs if "improved_at" in h and (h.get("early_stop") == "val_loss"
-                                                              or h.get("early_stop") == h.get("select"))]
-                  for n, hs in heads.items()}
+    # (--replay ours) under a stop on the selection metric, replayed at patiences up to their own
+    ours = args.replay == "ours"
+    replayable = {n: [h for h in hs if "improved_at" in h and (
+        h.get("early_stop") == h.get("select") if ours else h.get("early_stop") == "val_loss")]
+        for n, hs in heads.items()}
     if any(replayable.values()):
-        print("\nReplay of a stop on the validation main metric (heads run under the val_loss rule that record "
-              "`improved_at`):\n")
+        print("\nReplay of a stop on the validation main metric (heads that record `improved_at`, run under "
+              + ("a stop on that metric" if ours else "the val_loss rule") + "):\n")
         print("| head | heads | patience | best moved earlier | cut | mean epochs run | max gap between improvements |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         for name, pool in sorted(replayable.items()):
