@@ -3,8 +3,10 @@
 Usage:
   python scripts/cost_tables.py compute RECORDS_DIR     recorded compute per protocol and per method (and CPU kind)
   python scripts/cost_tables.py bench BENCH.json [...]  training-step figures per CPU kind (run_all bench files)
-  python scripts/cost_tables.py compare OLD_RECORDS NEW_RECORDS
+  python scripts/cost_tables.py compare OLD_RECORDS NEW_RECORDS [SINCE]
                                                     protocol compute per seed, old against new, per CPU model
+                                                    (SINCE: only new records created at or after this UTC time,
+                                                    e.g. 2026-12-07T09:40, to leave out cells run beside other work)
 
 Compute: a cell's protocol time is its record's `timings.protocol_s`; a pretraining unit counts once, where it
 was trained (`pretrain_cached` false), with its `pretrain_s`. Grouped by device and CPU model, because the same
@@ -76,11 +78,15 @@ def _cpu(rec: dict[str, Any]) -> str:
     return f"{rec.get('device', '?')}, {rec.get('precision', '?')}, {cpu.get('model') if isinstance(cpu, dict) else cpu}"
 
 
-def compare(old_dir: Path, new_dir: Path) -> None:
+def compare(old_dir: Path, new_dir: Path, since: str | None = None) -> None:
     """Summed protocol compute per seed (seeds whose cells all ran on one CPU model and that hold as many cells
     as the old folder's fullest seed), old against new, within each CPU model; and the ratio over the cells
     present in both folders (same variant, protocol variant and seed) that ran on the same CPU model."""
     old, new = _load(old_dir), _load(new_dir)
+    if since:
+        new = [r for r in new if str(r.get("created", "")) >= since]
+        if not new:
+            raise SystemExit(f"error: no record in {new_dir} created at or after {since}")
 
     def cell_id(rec: dict[str, Any]) -> tuple[str, str, int]:
         c = rec["cell"]
@@ -169,13 +175,13 @@ def bench(paths: list[Path]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 2 or argv[0] not in ("compute", "bench", "compare") or (argv[0] == "compare" and len(argv) != 3):
+    if len(argv) < 2 or argv[0] not in ("compute", "bench", "compare") or (argv[0] == "compare" and len(argv) not in (3, 4)):
         print(__doc__, file=sys.stderr)
         return 2
     if argv[0] == "compute":
         compute(Path(argv[1]))
     elif argv[0] == "compare":
-        compare(Path(argv[1]), Path(argv[2]))
+        compare(Path(argv[1]), Path(argv[2]), argv[3] if len(argv) == 4 else None)
     else:
         bench([Path(a) for a in argv[1:]])
     return 0

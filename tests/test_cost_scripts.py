@@ -43,6 +43,8 @@ def test_compare_gives_the_per_seed_and_matched_cell_ratios(tmp_path: Path, caps
     _record(tmp_path / "old", "intel", 0, 80.0, cpu="Intel Xeon")
     _record(tmp_path / "new", "n0", 0, 40.0)
     cost_tables.compare(tmp_path / "old", tmp_path / "new")
+    with pytest.raises(SystemExit, match="created at or after"):
+        cost_tables.compare(tmp_path / "old", tmp_path / "new", since="2999-01-01")
     out = capsys.readouterr().out
     assert "mean protocol compute per seed" in out and "= 0.40" in out  # 40 s against the AMD seeds' 100 s
     assert "1 new cells" in out
