@@ -4,7 +4,8 @@
   ReduceLROnPlateau(max, 0.5, patience 5) on val_accuracy (also for MMAct, as in the reference).
 - Unimodal methods: frozen encoder + one Linear layer; no LR scheduler.
 - Both: Adam 1e-3, batch 64, up to 100 epochs, early stop on val_loss (patience 50: the reference's rule, kept
-  here; `early_stop_on="main"` stops on the selection metric instead, as our protocols do), the epoch with the
+  here and in the `paper` suite; `early_stop_on="main"` stops on the selection metric instead, as our protocols
+  do and as the `full` suite runs it), the epoch with the
   best validation main metric (accuracy; macro-F1 for MMAct) is restored and scored once on test.
 - `bn_mode="reference"`: the frozen encoders are in train mode while the head trains (BN statistics keep
   updating, dropout is active), as under Lightning; this works on deep copies, so the pretrained encoders are
