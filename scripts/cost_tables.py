@@ -73,11 +73,6 @@ def _load(folder: Path) -> list[dict[str, Any]]:
     return [json.loads(f.read_text()) for f in files]
 
 
-def _cpu(rec: dict[str, Any]) -> str:
-    cpu = rec.get("cpu")
-    return f"{rec.get('device', '?')}, {rec.get('precision', '?')}, {cpu.get('model') if isinstance(cpu, dict) else cpu}"
-
-
 def compare(old_dir: Path, new_dir: Path, since: str | None = None) -> None:
     """Summed protocol compute per seed (seeds whose cells all ran on one CPU model and that hold as many cells
     as the old folder's fullest seed), old against new, within each CPU model; and the ratio over the cells
@@ -104,13 +99,13 @@ def compare(old_dir: Path, new_dir: Path, since: str | None = None) -> None:
         for rec in recs:
             by_seed[int(rec["cell"]["seed"])].append(rec)
         for seed, rs in sorted(by_seed.items()):
-            cpus = {_cpu(r) for r in rs}
+            cpus = {_where(r) for r in rs}
             if len(rs) < full or len(cpus) != 1:
                 continue  # an incomplete seed, or one split over CPU models: no per-seed figure
             (cpu,) = cpus
             per_proto: dict[str, float] = defaultdict(float)
             for r in rs:
-                per_proto[r["cell"]["protocol"]] += float((r.get("timings") or {}).get("protocol_s", 0.0))
+                per_proto[r["cell"]["protocol"]] += _protocol_s(r)
             total = sum(per_proto.values())
             means[(cpu, label)].append(total)
             parts = ", ".join(f"{p} {_hm(v)}" for p, v in sorted(per_proto.items(), key=lambda kv: -kv[1]))
@@ -125,17 +120,17 @@ def compare(old_dir: Path, new_dir: Path, since: str | None = None) -> None:
     # ran on its CPU model (a figure before a whole seed is in); then the same cell (same seed) where both exist
     old_mean: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     for r in old:
-        old_mean[(_cpu(r),) + cell_id(r)[:2]].append(_protocol_s(r))
+        old_mean[(_where(r),) + cell_id(r)[:2]].append(_protocol_s(r))
     old_by = {cell_id(r): r for r in old}
     matched: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
     pairs: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
     for rec in new:
-        group = (_cpu(rec), rec["cell"]["protocol"])
-        o = old_mean.get((_cpu(rec),) + cell_id(rec)[:2])
+        group = (_where(rec), rec["cell"]["protocol"])
+        o = old_mean.get((_where(rec),) + cell_id(rec)[:2])
         if o:
             matched[group].append((sum(o) / len(o), _protocol_s(rec)))
         same = old_by.get(cell_id(rec))
-        if same is not None and _cpu(same) == _cpu(rec):
+        if same is not None and _where(same) == _where(rec):
             pairs[group].append((_protocol_s(same), _protocol_s(rec)))
     _ratio_table(matched, "new cells | old mean of the same cells")
     for cpu in sorted({c for c, _ in matched}):
