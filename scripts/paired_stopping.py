@@ -27,9 +27,9 @@ STOP_KEYS = ("early_stop_on", "early_stop_patience")
 
 
 def _heads(rec: dict[str, Any]) -> list[dict[str, Any]]:
-    art = rec.get("artifacts") or {}
-    heads = [art["head_training"]] if "head_training" in art else []
-    return heads + [e["head_training"] for e in (art.get("evaluators") or {}).values() if "head_training" in e]
+    from head_stopping import heads_of
+
+    return [h for _, h in heads_of(rec)]
 
 
 def _epochs(rec: dict[str, Any]) -> int:
