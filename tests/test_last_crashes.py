@@ -7,9 +7,10 @@ import pytest
 from benchmark import cli
 
 
-def test_a_full_cache_disk_warns_and_goes_on_without_cache(monkeypatch, capsys) -> None:
+def test_a_full_cache_disk_warns_and_goes_on_without_cache(monkeypatch, capsys, tmp_path) -> None:
     import benchmark.data as data_mod
 
+    monkeypatch.setenv("MMHAR_CACHE", str(tmp_path / "cache"))  # empty: another test may have cached this dataset
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
