@@ -1,6 +1,6 @@
 """Paired comparison of two stopping rules on the same encoders (docs/cost.md).
 
-Usage: python scripts/paired_stopping.py RECORDS_DIR [RECORDS_DIR ...]
+Usage: python scripts/paired_stopping.py [--pool] RECORDS_DIR [RECORDS_DIR ...]
 
 Pairs every cell run with the reference rule (`early_stop_on=val_loss`, in the protocol's or semisup's
 config: "old") with the cell of the same method variant, seed and otherwise equal protocol config that stops
@@ -9,6 +9,10 @@ paired difference new - old with a 95% t interval, the seed SD of the old rule (
 inside), epochs run and protocol seconds of each rule (summed over the pairs) and their ratio, and for how
 many heads the replay of the old run's improvement epochs at the new patience (scripts/head_stopping.py)
 predicts the new run's best epoch and epochs run exactly.
+
+`--pool`: one row per protocol config over all method variants (pairs of every variant and seed; the seed SD
+is then the root mean square of the variants' own seed SDs, so differences between variants do not count as
+noise).
 """
 from __future__ import annotations
 
@@ -53,6 +57,15 @@ def _replay_agrees(new: dict[str, Any], old: dict[str, Any]) -> tuple[int, int]:
     return ok, n
 
 
+def _seed_sd(pairs: list[tuple[dict[str, Any], dict[str, Any]]], metric: str) -> float:
+    """The old rule's seed SD of `metric` (in points): per variant, then the root mean square over variants."""
+    by_variant: dict[str, list[float]] = defaultdict(list)
+    for _, o in pairs:
+        by_variant[o["cell"]["variant"]].append(o["metrics"][metric] * 100)
+    var = [np.var(v, ddof=1) for v in by_variant.values() if len(v) > 1]
+    return float(np.sqrt(np.mean(var))) if var else float("nan")
+
+
 def _rows(label: str, pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
     """One table row per accuracy metric of paired (new, old) records."""
     metrics = sorted(k for k in pairs[0][0]["metrics"] if k.endswith("accuracy"))
@@ -66,13 +79,15 @@ def _rows(label: str, pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> Non
         old = np.array([o["metrics"][m] for _, o in pairs]) * 100
         d = new - old
         half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
-        sd = old.std(ddof=1) if len(old) > 1 else float("nan")
+        sd = _seed_sd(pairs, m)
         print(f"| {label} | {m} | {len(d)} | {new.mean():.2f} | {old.mean():.2f} | {d.mean():+.2f} "
               f"[{d.mean() - half:+.2f}, {d.mean() + half:+.2f}] | {sd:.2f} | {ep_new} / {ep_old} | "
               f"{t_new:.0f} / {t_old:.0f} ({t_new / t_old:.2f}) | {replayed} |")
 
 
 def main(argv: list[str]) -> int:
+    pool = "--pool" in argv
+    argv = [a for a in argv if a != "--pool"]
     if not argv:
         print(__doc__, file=sys.stderr)
         return 2
@@ -86,16 +101,18 @@ def main(argv: list[str]) -> int:
         cfg, res = rec["cell"]["protocol_cfg"], rec["protocol_resolved"]
         rule = "old" if res.get("early_stop_on") == "val_loss" else f"new, {res.get('early_stop_patience')}"
         rest = json.dumps({k: v for k, v in cfg.items() if k not in STOP_KEYS}, sort_keys=True)
-        cells[(rec["cell"]["variant"], rec["cell"]["protocol"], rest)][(rule, rec["cell"]["seed"])] = rec
+        variant = rec["cell"]["variant"]
+        group = "all variants" if pool else variant
+        cells[(group, rec["cell"]["protocol"], rest)][(rule, rec["cell"]["seed"], variant)] = rec
     print("| protocol | metric | pairs | new (mean) | old (mean) | new - old [95% CI] | old seed SD | "
           "epochs run new / old | protocol s new / old (ratio) | replay = run |")
     print("|---|---|---:|---:|---:|---|---:|---|---|---|")
     for (variant, proto, rest), recs in sorted(cells.items()):
-        for rule in sorted({r for r, _ in recs if r != "old"}):
-            seeds = sorted(s for r, s in recs if r == rule and ("old", s) in recs)
-            if seeds:
+        for rule in sorted({r for r, _, _ in recs if r != "old"}):
+            ids = sorted((s, v) for r, s, v in recs if r == rule and ("old", s, v) in recs)
+            if ids:
                 _rows(f"{proto}{' ' + rest if rest != '{}' else ''} ({variant}; {rule})",
-                      [(recs[(rule, s)], recs[("old", s)]) for s in seeds])
+                      [(recs[(rule, s, v)], recs[("old", s, v)]) for s, v in ids])
     return 0
 
 
