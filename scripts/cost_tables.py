@@ -6,7 +6,8 @@ Usage:
   python scripts/cost_tables.py compare OLD_RECORDS NEW_RECORDS [SINCE]
                                                     protocol compute per seed, old against new, per CPU model
                                                     (SINCE: only new records created at or after this UTC time,
-                                                    e.g. 2026-12-07T09:40, to leave out cells run beside other work)
+                                                    e.g. 2026-12-07T09:40, to leave out cells run beside other work;
+                                                    before a whole seed is in, it also projects one)
 
 Compute: a cell's protocol time is its record's `timings.protocol_s`; a pretraining unit counts once, where it
 was trained (`pretrain_cached` false), with its `pretrain_s`. Grouped by device and CPU model, because the same
@@ -139,6 +140,42 @@ def compare(old_dir: Path, new_dir: Path, since: str | None = None) -> None:
         print(f"\n{cpu}: {len(v)} new cells, protocol compute {_hm(b)} against {_hm(a)} for the same cells "
               f"(old, mean over the seeds run on this CPU model) = {b / a:.2f}")
     _ratio_table(pairs, "paired cells (same seed) | old")
+    _projection(old, new, cell_id)
+
+
+def _projection(old: list[dict[str, Any]], new: list[dict[str, Any]], cell_id: Any) -> None:
+    """A whole seed's protocol compute before one is in, per CPU model: every cell of the old folder's seeds (mean
+    over the old seeds run there) at the mean of its new cells where there are some, else at its old time times
+    the new / old ratio of its protocol variant (of its protocol where the variant has no new cell yet; at its old
+    time where the protocol has none either)."""
+    for cpu in sorted({_where(r) for r in new}):
+        olds: dict[tuple[str, str], list[float]] = defaultdict(list)
+        for r in old:
+            if _where(r) == cpu:
+                olds[cell_id(r)[:2]].append(_protocol_s(r))
+        news: dict[tuple[str, str], list[float]] = defaultdict(list)
+        for r in new:
+            if _where(r) == cpu and cell_id(r)[:2] in olds:
+                news[cell_id(r)[:2]].append(_protocol_s(r))
+        if not olds or not news:
+            continue
+        ratio: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        for cell, v in news.items():
+            o = sum(olds[cell]) / len(olds[cell])
+            for group in (cell[1], cell[1].split("[")[0]):
+                ratio[group][0] += o
+                ratio[group][1] += sum(v) / len(v)
+        total_old = total_new = 0.0
+        for cell, v in olds.items():
+            o = sum(v) / len(v)
+            total_old += o
+            if cell in news:
+                total_new += sum(news[cell]) / len(news[cell])
+            else:
+                a, b = ratio.get(cell[1]) or ratio.get(cell[1].split("[")[0]) or (1.0, 1.0)
+                total_new += o * b / a
+        print(f"\n{cpu}: projected whole seed (measured {len(news)} of {len(olds)} cells, the others at their "
+              f"protocol variant's ratio): {_hm(total_new)} against {_hm(total_old)} = {total_new / total_old:.2f}")
 
 
 def _protocol_s(rec: dict[str, Any]) -> float:

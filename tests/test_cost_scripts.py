@@ -13,9 +13,9 @@ import head_stopping
 
 
 def _record(folder: Path, name: str, seed: int, protocol_s: float, head: dict | None = None,
-            cpu: str = "AMD EPYC") -> None:
+            cpu: str = "AMD EPYC", protocol: str = "linear") -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    rec = {"cell": {"variant": "cmc", "protocol": "linear", "protocol_variant": "linear", "seed": seed},
+    rec = {"cell": {"variant": "cmc", "protocol": protocol.split("[")[0], "protocol_variant": protocol, "seed": seed},
            "timings": {"protocol_s": protocol_s}, "cpu": {"model": cpu}, "device": "cpu", "precision": "bf16",
            "artifacts": {"head_training": head} if head else {}}
     (folder / f"{name}.json").write_text(json.dumps(rec))
@@ -58,3 +58,17 @@ def test_compare_gives_the_per_seed_and_matched_cell_ratios(tmp_path: Path, caps
     out = capsys.readouterr().out
     assert "mean protocol compute per seed" in out and "= 0.40" in out  # 40 s against the AMD seeds' 100 s
     assert "1 new cells" in out
+
+
+def test_compare_projects_a_whole_seed_from_part_of_one(tmp_path: Path, capsys: pytest.CaptureFixture):
+    for seed in (3, 4):
+        _record(tmp_path / "old", f"l{seed}", seed, 100.0)
+        _record(tmp_path / "old", f"s1-{seed}", seed, 60.0, protocol="semisup[per_class=1]")
+        _record(tmp_path / "old", f"s2-{seed}", seed, 30.0, protocol="semisup[per_class=2]")
+        _record(tmp_path / "old", f"k{seed}", seed, 20.0, protocol="knn")
+    _record(tmp_path / "new", "l0", 0, 40.0)
+    _record(tmp_path / "new", "s1-0", 0, 30.0, protocol="semisup[per_class=1]")
+    cost_tables.compare(tmp_path / "old", tmp_path / "new")
+    out = capsys.readouterr().out
+    # linear 40 and semisup(1) 30 measured; semisup(2) at its protocol's 0.5: 15; knn, never measured, at its 20
+    assert "measured 2 of 4 cells" in out and "= 0.50" in out  # (40 + 30 + 15 + 20) / 210
