@@ -33,7 +33,7 @@ from benchmark.atomic import atomic_write
 from benchmark.augment import build_augmenters, make_generator
 from benchmark.config import ConfigError
 from benchmark.contracts.method import DataInfo, Method
-from benchmark.engine import FitResult, autocast_for, fit, resolve_device, seed_everything
+from benchmark.engine import autocast_for, fit, resolve_device, seed_everything
 from benchmark.registry import METHODS
 
 CHECKPOINT_FORMAT = 1
@@ -54,8 +54,6 @@ class Pretrained:
     seed: int
     history: list[dict] = field(default_factory=list)
     seconds: float = 0.0
-    fit: FitResult | None = None  # the training run (None for a model loaded from a checkpoint)
-    dependencies: dict[str, "Pretrained"] = field(default_factory=dict)  # dependencies trained in the same call
 
     def encoders(self) -> dict[str, nn.Module]:
         """{modality: encoder} to evaluate (eval mode, on the method's device)."""
@@ -181,16 +179,11 @@ def pretrain(
     train_idx: np.ndarray | None = None,
     checkpoint: Path | None = None,
     quiet: bool = True,
-    stopping: Mapping[str, Any] | None = None,
 ) -> Pretrained:
     """Train method `name` on the train part of `split` (or on `train_idx`) and return it in eval mode.
 
-    Missing dependencies are pretrained first with the same data, split, train indices and seed (and the same
-    `stopping`). Validation (loss, and accuracy/F1 for supervised methods) runs on the split's val part each
-    epoch. `stopping` ({"early_stop_patience": P}) replaces the method's early stopping by a stop on its
-    selection metric after P epochs without improvement (semisup's rule for the supervised methods it retrains);
-    it applies only to methods that select on a validation metric, and leaves the method's config (and so its
-    key) as it is.
+    Missing dependencies are pretrained first with the same data, split, train indices and seed.
+    Validation (loss, and accuracy/F1 for supervised methods) runs on the split's val part each epoch.
     """
     t0 = time.perf_counter()
     dev = resolve_device(device)
@@ -200,11 +193,10 @@ def pretrain(
     cfg = cls.resolve_config(info, overrides)
     _check_modalities(name, cfg, info)
     deps = dict(deps or {})
-    trained: dict[str, Pretrained] = {}
     for dep in cls.dependencies(cfg, info):
         if dep.key not in deps:
-            deps[dep.key] = trained[dep.key] = pretrain(dep.method, data, split_obj, dep.overrides, seed, device=dev,
-                                                        train_idx=train_idx, quiet=quiet, stopping=stopping)
+            deps[dep.key] = pretrain(dep.method, data, split_obj, dep.overrides, seed, device=dev,
+                                     train_idx=train_idx, quiet=quiet)
     seed_everything(seed)
     method = cls(info, cfg, _dep_methods(deps)).to(dev)
     tr = np.asarray(split_obj.train if train_idx is None else train_idx, dtype=np.int64)
@@ -219,9 +211,6 @@ def pretrain(
         train_cfg = replace(train_cfg, drop_last=len(tr) % train_cfg.batch_size == 1)
     variant = cls.variant_name(cfg)
     train_cfg = replace(train_cfg, quiet=quiet, desc=variant)
-    if stopping is not None and train_cfg.select is not None:
-        train_cfg = replace(train_cfg, early_stop=train_cfg.select, early_stop_mode=train_cfg.select_mode,
-                            early_stop_patience=int(stopping["early_stop_patience"]))
 
     def step(pos: torch.Tensor) -> torch.Tensor:
         batch = make(train_index[pos.to(dev)])
@@ -232,7 +221,7 @@ def pretrain(
     evaluate = _make_evaluate(method, make, val_index, cfg, dev)
     result = fit(method, step, len(tr), train_cfg, evaluate=evaluate, seed=seed)
     method.eval()
-    pre = Pretrained(name, variant, method, cfg, seed, result.history, time.perf_counter() - t0, result, trained)
+    pre = Pretrained(name, variant, method, cfg, seed, result.history, time.perf_counter() - t0)
     if checkpoint is not None:
         save_checkpoint(pre, Path(checkpoint))
     return pre

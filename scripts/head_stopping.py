@@ -38,8 +38,6 @@ def heads_of(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     for name, ev in (art.get("evaluators") or {}).items():
         if "head_training" in ev:
             out.append((f"{proto}/{name}", ev["head_training"]))
-        for summary in (ev.get("dependency_training") or {}).values():  # semisup's retrained supervised deps
-            out.append((f"{proto}/{name}/dependency", summary))
     return out
 
 

@@ -37,16 +37,6 @@ def test_check_passes_heads_within_the_cap_and_names_the_others(tmp_path: Path, 
     assert "c.json" in out and "d.json" in out and "2 of 2 heads" in out
 
 
-def test_check_reads_the_dependencies_semisup_retrains(tmp_path: Path, capsys: pytest.CaptureFixture):
-    rec = {"cell": {"variant": "supervised_fusion", "protocol": "semisup", "seed": 0},
-           "artifacts": {"evaluators": {"paper_head": {"head_training": _head(10, 36),
-                                                       "dependency_training": {"encoder_inertial": _head(5, 60)}}}}}
-    (tmp_path / "r.json").write_text(json.dumps(rec))
-    assert [n for n, _ in head_stopping.heads_of(rec)] == ["semisup/paper_head", "semisup/paper_head/dependency"]
-    assert head_stopping.main([str(tmp_path), "--check"]) == 1  # the dependency ran 60 epochs after best 5
-    assert "r.json" in capsys.readouterr().out
-
-
 def test_compare_gives_the_per_seed_and_matched_cell_ratios(tmp_path: Path, capsys: pytest.CaptureFixture):
     for seed in (3, 4):
         _record(tmp_path / "old", f"o{seed}", seed, 100.0)

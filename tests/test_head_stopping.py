@@ -79,28 +79,3 @@ def test_a_changed_default_changes_the_cell_keys(tmp_path: Path, monkeypatch: py
         after = {c.key for c in plan_suite(suite, tmp_path).cells}
     assert before and after and not before & after
 
-
-def test_semisup_retrains_supervised_methods_and_their_dependencies_under_its_rule():
-    """With semisup's rule (the default) the retrained supervised method and the dependencies retrained with it
-    stop on their selection metric after semisup's patience; with the reference's they keep their own schedule."""
-    from benchmark.pretrain import pretrain
-
-    data = load_dataset("synthetic", n_trials=1, n_classes=3)
-    split = data.split("xsub")
-    pre = pretrain("supervised_fusion", data, split, {"epochs": 1}, 0, device="cpu")
-    proto = PROTOCOLS.get("semisup")
-
-    def evaluator(**cfg):
-        res = proto().run(pre, data, split, proto.resolve_config({"budget_type": "per_class", "budget": 2,
-                                                                  **cfg}), 0, device="cpu")
-        return res.artifacts["evaluators"]["paper_head"]
-
-    ours = evaluator(early_stop_patience=2)
-    heads = [ours["head_training"], *ours["dependency_training"].values()]
-    assert len(heads) == 1 + len(data.modalities)
-    for h in heads:
-        assert (h["early_stop"], h["patience"]) == (h["select"], 2)
-        assert h["epochs_run"] <= h["best_epoch"] + 2 + 1
-    reference = evaluator(early_stop_on="val_loss")
-    assert (reference["head_training"]["early_stop"], reference["head_training"]["patience"]) == ("val_loss", 50)
-    assert {h["patience"] for h in reference["dependency_training"].values()} == {50}

@@ -21,11 +21,10 @@ and stop by semisup's rule (`early_stop_on`, `early_stop_patience`: the validati
 `HEAD_PATIENCE`, also for `paper_head`, whose own default is the reference's val_loss rule). Metrics "<evaluator>/accuracy",
 ...; "accuracy"/"f1_macro" are the first evaluator's. Supervised methods are retrained from scratch on the
 subset (`benchmark.pretrain.pretrain(..., train_idx=subset)`) and scored by their own classifier, reported
-under the "paper_head" evaluator as in the `paper_head` protocol (fine-tuning it again would be redundant). With
-`early_stop_on="main"` that retraining (and that of the dependencies retrained with it, e.g. the unimodal encoders of
-`supervised_fusion`) stops by semisup's rule too: the method's validation selection metric, semisup's patience; with
-"val_loss" it keeps the method's own schedule (the reference's). Their runs are summarised in the evaluator's
-`head_training` and `dependency_training`.
+under the "paper_head" evaluator as in the `paper_head` protocol (fine-tuning it again would be redundant).
+That retraining keeps the method's own (the reference's) schedule, early stopping included: trained from scratch
+on a few clips, these models often improve only after a plateau of 25-45 epochs, so semisup's patience of 25
+would cut them (docs/cost.md part 4, paired run e).
 """
 from __future__ import annotations
 
@@ -43,15 +42,7 @@ from benchmark.atomic import atomic_write_json
 from benchmark.config import ConfigError
 from benchmark.contracts.dataset import BUDGET_TYPES, DEFAULT_BUDGETS, TrainingProfile
 from benchmark.engine import resolve_device
-from benchmark.protocols.base import (
-    HEAD_STOPPING,
-    STOP_ON,
-    EvalResult,
-    Protocol,
-    check_split,
-    history_summary,
-    prefixed,
-)
+from benchmark.protocols.base import HEAD_STOPPING, STOP_ON, EvalResult, Protocol, check_split, prefixed
 from benchmark.registry import PROTOCOLS
 
 if TYPE_CHECKING:
@@ -232,13 +223,10 @@ class SemiSup(Protocol):
         notes: dict[str, str] = {}
         if pre.kind == "supervised":
             paper_head = PROTOCOLS.get("paper_head")
-            stopping = cfg if cfg["early_stop_on"] == "main" else None
-            retrained = self._retrain_supervised(pre, data, sub_split, subset, seed, dev, stopping)
+            retrained = self._retrain_supervised(pre, data, sub_split, subset, seed, dev)
             evaluations["paper_head"] = paper_head().run(retrained, data, sub_split, paper_head.resolve_config(),
                                                          seed, device=dev)
-            evaluations["paper_head"].artifacts.update(retrain_training(retrained))
-            notes["supervised"] = ("retrained from scratch on the subset; scored by its own classifier; "
-                                   + ("stopped by semisup's rule" if stopping else "stopped by its own schedule"))
+            notes["supervised"] = "retrained from scratch on the subset; scored by its own classifier"
         else:
             for name in cfg["evaluators"]:
                 proto = PROTOCOLS.get(name)
@@ -271,25 +259,11 @@ class SemiSup(Protocol):
 
     @staticmethod
     def _retrain_supervised(pre: "Pretrained", data: "MultimodalData", split: "Split", subset: np.ndarray,
-                            seed: int, device: torch.device, stopping: dict[str, Any] | None = None) -> "Pretrained":
-        """The supervised method trained from scratch on the labelled subset (same config; with `stopping`,
-        it and the dependencies it retrains stop by semisup's rule)."""
+                            seed: int, device: torch.device) -> "Pretrained":
+        """The supervised method trained from scratch on the labelled subset (same config)."""
         from benchmark.pretrain import pretrain
 
         overrides = dict(pre.cfg)
         if "batch_size" in overrides:  # a full batch must exist (drop_last) on tiny subsets
             overrides["batch_size"] = min(int(overrides["batch_size"]), int(subset.size))
-        return pretrain(pre.name, data, split, overrides, seed, device=device, train_idx=subset, quiet=True,
-                        stopping=stopping)
-
-
-def retrain_training(pre: "Pretrained") -> dict[str, Any]:
-    """{"head_training": summary of a retrained supervised method's run, "dependency_training": {dependency:
-    summary} of the dependencies retrained with it} (`history_summary`; empty where no run is attached)."""
-    out: dict[str, Any] = {}
-    if pre.fit is not None:
-        out["head_training"] = history_summary(pre.fit)
-    deps = {key: history_summary(dep.fit) for key, dep in sorted(pre.dependencies.items()) if dep.fit is not None}
-    if deps:
-        out["dependency_training"] = deps
-    return out
+        return pretrain(pre.name, data, split, overrides, seed, device=device, train_idx=subset, quiet=True)
