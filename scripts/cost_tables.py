@@ -3,10 +3,12 @@
 Usage:
   python scripts/cost_tables.py compute RECORDS_DIR     recorded compute per protocol and per method (and CPU kind)
   python scripts/cost_tables.py bench BENCH.json [...]  training-step figures per CPU kind (run_all bench files)
-  python scripts/cost_tables.py compare OLD_RECORDS NEW_RECORDS [SINCE]
+  python scripts/cost_tables.py compare OLD_RECORDS NEW_RECORDS [SINCE] [FROM..TO ...]
                                                     protocol compute per seed, old against new, per CPU model
                                                     (SINCE: only new records created at or after this UTC time,
                                                     e.g. 2026-12-07T09:40, to leave out cells run beside other work;
+                                                    FROM..TO: leave out new records created in that window,
+                                                    e.g. 2026-12-07T13:54..2026-12-07T14:25;
                                                     before a whole seed is in, it also projects one)
 
 Compute: a cell's protocol time is its record's `timings.protocol_s`; a pretraining unit counts once, where it
@@ -74,7 +76,8 @@ def _load(folder: Path) -> list[dict[str, Any]]:
     return [json.loads(f.read_text()) for f in files]
 
 
-def compare(old_dir: Path, new_dir: Path, since: str | None = None) -> None:
+def compare(old_dir: Path, new_dir: Path, since: str | None = None,
+            leave_out: tuple[tuple[str, str], ...] = ()) -> None:
     """Summed protocol compute per seed (seeds whose cells all ran on one CPU model and that hold as many cells
     as the old folder's fullest seed), old against new, within each CPU model; and the ratio over the cells
     present in both folders (same variant, protocol variant and seed) that ran on the same CPU model."""
@@ -83,6 +86,10 @@ def compare(old_dir: Path, new_dir: Path, since: str | None = None) -> None:
         new = [r for r in new if str(r.get("created", "")) >= since]
         if not new:
             raise SystemExit(f"error: no record in {new_dir} created at or after {since}")
+    for start, end in leave_out:  # windows where other work shared the CPU
+        new = [r for r in new if not start <= str(r.get("created", "")) < end]
+    if not new:
+        raise SystemExit(f"error: every record of {new_dir} lies in a left-out window")
 
     def cell_id(rec: dict[str, Any]) -> tuple[str, str, int]:
         c = rec["cell"]
@@ -207,13 +214,17 @@ def bench(paths: list[Path]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 2 or argv[0] not in ("compute", "bench", "compare") or (argv[0] == "compare" and len(argv) not in (3, 4)):
+    windows = [a for a in argv[3:] if ".." in a] if argv and argv[0] == "compare" else []
+    rest = [a for a in argv[3:] if ".." not in a]
+    if len(argv) < 2 or argv[0] not in ("compute", "bench", "compare") or (
+            argv[0] == "compare" and (len(argv) < 3 or len(rest) > 1)):
         print(__doc__, file=sys.stderr)
         return 2
     if argv[0] == "compute":
         compute(Path(argv[1]))
     elif argv[0] == "compare":
-        compare(Path(argv[1]), Path(argv[2]), argv[3] if len(argv) == 4 else None)
+        leave_out = tuple(tuple(w.split("..", 1)) for w in windows)
+        compare(Path(argv[1]), Path(argv[2]), rest[0] if rest else None, leave_out)  # type: ignore[arg-type]
     else:
         bench([Path(a) for a in argv[1:]])
     return 0

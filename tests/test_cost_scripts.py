@@ -62,3 +62,15 @@ def test_compare_projects_a_whole_seed_from_part_of_one(tmp_path: Path, capsys: 
     out = capsys.readouterr().out
     # linear 40 and semisup(1) 30 measured; semisup(2) at its protocol's 0.5: 15; knn, never measured, at its 20
     assert "measured 2 of 4 cells" in out and "= 0.50" in out  # (40 + 30 + 15 + 20) / 210
+
+
+def test_compare_leaves_out_records_made_in_a_window(tmp_path: Path, capsys: pytest.CaptureFixture):
+    _record(tmp_path / "old", "o3", 3, 100.0)
+    for name, when, seconds in (("a", "2026-12-07T10:00", 40.0), ("b", "2026-12-07T14:00", 90.0)):
+        _record(tmp_path / "new", name, 0, seconds)
+        rec = json.loads((tmp_path / "new" / f"{name}.json").read_text())
+        (tmp_path / "new" / f"{name}.json").write_text(json.dumps({**rec, "created": when}))
+    assert cost_tables.main(["compare", str(tmp_path / "old"), str(tmp_path / "new"),
+                             "2026-12-07T13:54..2026-12-07T14:25"]) == 0
+    assert "1 new cells, protocol compute" in capsys.readouterr().out  # b, made in the window, left out
+    assert cost_tables.main(["compare", str(tmp_path / "old"), str(tmp_path / "new"), "x", "y"]) == 2
