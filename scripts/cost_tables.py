@@ -147,23 +147,21 @@ def compare(old_dir: Path, new_dir: Path, since: str | None = None,
         print(f"\n{cpu}: {len(v)} new cells, protocol compute {_hm(b)} against {_hm(a)} for the same cells "
               f"(old, mean over the seeds run on this CPU model) = {b / a:.2f}")
     _ratio_table(pairs, "paired cells (same seed) | old")
-    _projection(old, new, cell_id)
+    new_times: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    for rec in new:
+        new_times[(_where(rec),) + cell_id(rec)[:2]].append(_protocol_s(rec))
+    _projection(old_mean, new_times)
 
 
-def _projection(old: list[dict[str, Any]], new: list[dict[str, Any]], cell_id: Any) -> None:
+def _projection(old_times: dict[tuple[str, str, str], list[float]],
+                new_times: dict[tuple[str, str, str], list[float]]) -> None:
     """A whole seed's protocol compute before one is in, per CPU model: every cell of the old folder's seeds (mean
     over the old seeds run there) at the mean of its new cells where there are some, else at its old time times
     the new / old ratio of its protocol variant (of its protocol where the variant has no new cell yet; at its old
-    time where the protocol has none either)."""
-    for cpu in sorted({_where(r) for r in new}):
-        olds: dict[tuple[str, str], list[float]] = defaultdict(list)
-        for r in old:
-            if _where(r) == cpu:
-                olds[cell_id(r)[:2]].append(_protocol_s(r))
-        news: dict[tuple[str, str], list[float]] = defaultdict(list)
-        for r in new:
-            if _where(r) == cpu and cell_id(r)[:2] in olds:
-                news[cell_id(r)[:2]].append(_protocol_s(r))
+    time where the protocol has none either). Both maps: (CPU, variant, protocol variant) -> protocol seconds."""
+    for cpu in sorted({c for c, _, _ in new_times}):
+        olds = {k[1:]: v for k, v in old_times.items() if k[0] == cpu}
+        news = {k[1:]: v for k, v in new_times.items() if k[0] == cpu and k[1:] in olds}
         if not olds or not news:
             continue
         ratio: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
@@ -223,8 +221,8 @@ def main(argv: list[str]) -> int:
     if argv[0] == "compute":
         compute(Path(argv[1]))
     elif argv[0] == "compare":
-        leave_out = tuple(tuple(w.split("..", 1)) for w in windows)
-        compare(Path(argv[1]), Path(argv[2]), rest[0] if rest else None, leave_out)  # type: ignore[arg-type]
+        leave_out = tuple((start, end) for start, end in (w.split("..", 1) for w in windows))
+        compare(Path(argv[1]), Path(argv[2]), rest[0] if rest else None, leave_out)
     else:
         bench([Path(a) for a in argv[1:]])
     return 0

@@ -78,4 +78,3 @@ def test_a_changed_default_changes_the_cell_keys(tmp_path: Path, monkeypatch: py
         monkeypatch.setattr(linear, "defaults", {**linear.defaults, "early_stop_patience": HEAD_PATIENCE + 1})
         after = {c.key for c in plan_suite(suite, tmp_path).cells}
     assert before and after and not before & after
-
