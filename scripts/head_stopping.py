@@ -13,6 +13,10 @@ under the val_loss rule before the replay's window ended is "cut" (its later epo
 best, are unknown). With `--replay ours`, the heads that stopped on the selection metric itself are replayed
 instead, for every patience up to their own (a shorter patience only truncates their run).
 
+`--gaps`: per head, how many heads' longest gap between successive improvements falls in each band of epochs.
+Under a stop after P epochs without improvement no gap above P can be seen, so heads whose longest gap lies just
+under P say how often a later best comes close to the cap (and suggest that some longer ones were cut).
+
 `--check`: every head must satisfy epochs_run <= best_epoch + patience + 1 and stop on its selection metric;
 the heads that do not are listed and the exit status is 1.
 """
@@ -60,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="replay the heads run under the reference's val_loss rule (default) or under ours")
     ap.add_argument("--check", action="store_true",
                     help="fail unless every head ran at most best_epoch + patience + 1 epochs on its selection metric")
+    ap.add_argument("--gaps", action="store_true",
+                    help="also tabulate each head's longest gap between improvements (heads that record improved_at)")
     args = ap.parse_args(argv)
     patiences = [int(p) for p in args.patience.split(",")]
     heads: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -84,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{sum(bool(h['stopped_early']) for h in hs)} |")
     if args.check:
         return check(heads)
+    if args.gaps:
+        print_gaps(heads)
     # replayable: heads that recorded their improvement epochs and ran under the reference's val_loss rule, or
     # (--replay ours) under a stop on the selection metric, replayed at patiences up to their own
     ours = args.replay == "ours"
@@ -110,6 +118,30 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"| {name} | {len(hs)} | {p} | {moved} | {cut} | "
                       f"{np.mean([r for _, r, _ in res]):.1f} | {max(gaps) if gaps else 0} |")
     return 0
+
+
+GAP_BANDS = ((0, 9), (10, 14), (15, 19), (20, 22), (23, 25), (26, 50), (51, 10**6))
+
+
+def longest_gap(improved_at: list[int]) -> int:
+    """The most epochs between two successive improvements of the selection metric (0 for fewer than two)."""
+    return max((b - a for a, b in zip(improved_at, improved_at[1:])), default=0)
+
+
+def print_gaps(heads: dict[str, list[dict[str, Any]]]) -> None:
+    """| head | heads | patience | count per band of longest gap |, for heads that record improved_at."""
+    labels = [f"{lo}-{hi}" if hi < 10**6 else f"{lo}+" for lo, hi in GAP_BANDS]
+    print("\nLongest gap between successive improvements (heads that record `improved_at`):\n")
+    print("| head | heads | patience | " + " | ".join(labels) + " |")
+    print("|---|---:|---|" + "---:|" * len(labels))
+    for name, hs in sorted(heads.items()):
+        pool = [h for h in hs if "improved_at" in h]
+        if not pool:
+            continue
+        gaps = [longest_gap(h["improved_at"]) for h in pool]
+        counts = [sum(lo <= g <= hi for g in gaps) for lo, hi in GAP_BANDS]
+        pats = "/".join(str(p) for p in sorted({h.get("patience") for h in pool}, key=str))
+        print(f"| {name} | {len(pool)} | {pats} | " + " | ".join(str(c) for c in counts) + " |")
 
 
 def check(heads: dict[str, list[dict[str, Any]]]) -> int:

@@ -37,6 +37,16 @@ def test_check_passes_heads_within_the_cap_and_names_the_others(tmp_path: Path, 
     assert "c.json" in out and "d.json" in out and "2 of 2 heads" in out
 
 
+def test_gaps_bands_each_head_s_longest_gap_between_improvements(tmp_path: Path, capsys: pytest.CaptureFixture):
+    assert head_stopping.longest_gap([3]) == 0 and head_stopping.longest_gap([2, 5, 29, 30]) == 24
+    for name, improved in (("a", [0, 4, 8]), ("b", [1, 25]), ("c", [0, 2, 26, 30])):
+        head = {**_head(improved[-1], improved[-1] + 26), "improved_at": improved}
+        _record(tmp_path, name, 0, 1.0, head)
+    assert head_stopping.main([str(tmp_path), "--gaps"]) == 0
+    row = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("| linear | 3 | 25 |"))
+    assert row == "| linear | 3 | 25 | 1 | 0 | 0 | 0 | 2 | 0 | 0 |"  # gaps 4 (0-9), 24 and 24 (23-25)
+
+
 def test_compare_gives_the_per_seed_and_matched_cell_ratios(tmp_path: Path, capsys: pytest.CaptureFixture):
     for seed in (3, 4):
         _record(tmp_path / "old", f"o{seed}", seed, 100.0)
