@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, pool in sorted(replayable.items()):
             if not pool:
                 continue
-            gaps = [b - a for h in pool for a, b in zip(h["improved_at"], h["improved_at"][1:])]
+            widest = max(longest_gap(h["improved_at"]) for h in pool)
             for p in patiences:
                 hs = [h for h in pool if h.get("early_stop") == "val_loss" or p <= h["patience"]]
                 if not hs:
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                 # cut: the recorded run stopped (val_loss rule) before the replay could see its whole window
                 cut = sum(last >= h["epochs_run"] and h["stopped_early"] for (_, _, last), h in zip(res, hs))
                 print(f"| {name} | {len(hs)} | {p} | {moved} | {cut} | "
-                      f"{np.mean([r for _, r, _ in res]):.1f} | {max(gaps) if gaps else 0} |")
+                      f"{np.mean([r for _, r, _ in res]):.1f} | {widest} |")
     return 0
 
 
@@ -140,7 +140,7 @@ def print_gaps(heads: dict[str, list[dict[str, Any]]]) -> None:
             continue
         gaps = [longest_gap(h["improved_at"]) for h in pool]
         counts = [sum(lo <= g <= hi for g in gaps) for lo, hi in GAP_BANDS]
-        pats = "/".join(str(p) for p in sorted({h.get("patience") for h in pool}, key=str))
+        pats = "/".join(str(p) for p in sorted({h.get("patience") for h in pool}, key=lambda p: -1 if p is None else int(p)))
         print(f"| {name} | {len(pool)} | {pats} | " + " | ".join(str(c) for c in counts) + " |")
 
 
