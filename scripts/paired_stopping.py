@@ -13,6 +13,16 @@ predicts the new run's best epoch and epochs run exactly.
 `--pool`: one row per protocol config over all method variants (pairs of every variant and seed; the seed SD
 is then the root mean square of the variants' own seed SDs, so differences between variants do not count as
 noise).
+
+`--across OLD_DIR NEW_DIR`: pairs two whole runs instead (e.g. a suite before and after a code change): every
+cell of NEW_DIR with the cell of OLD_DIR of the same dataset, split, method variant, protocol variant and seed,
+one row per protocol variant pooled over method variants, on the main metric (and on each semisup evaluator's):
+mean difference with a 95% t interval over the pairs, the old seed SD (as for `--pool`), how many pairs scored
+exactly the same, and how many ran on the same CPU model (only those can score bit-identically; the
+seconds ratio is over those pairs alone). A second table pools each protocol's main metric per method kind
+(supervised or self-supervised, from the method registry) with the method variant as the unit: each variant's
+mean difference over its seeds and budgets, a t interval over the variants (their cells share encoders, so
+pairs are not independent), and how many variants moved down.
 """
 from __future__ import annotations
 
@@ -85,7 +95,82 @@ def _rows(label: str, pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> Non
               f"{t_new:.0f} / {t_old:.0f} ({t_new / t_old:.2f}) | {replayed} |")
 
 
+def _across_metrics(rec: dict[str, Any]) -> list[str]:
+    """The main metric and, for protocols with evaluators, each evaluator's main metric."""
+    main_m = rec["main_metric"]
+    evaluators = ((rec.get("artifacts") or {}).get("evaluators") or {}).keys()
+    return [main_m] + [f"{e}/{main_m}" for e in sorted(evaluators) if f"{e}/{main_m}" in rec["metrics"]]
+
+
+def _cell_id(rec: dict[str, Any]) -> tuple:
+    c = rec["cell"]
+    return c["dataset"], c["split"], c["variant"], c["protocol_variant"], c["seed"]
+
+
+def across(old_dir: Path, new_dir: Path) -> int:
+    """Print the `--across` table: every cell of `new_dir` against the same cell of `old_dir`."""
+    old = {_cell_id(r): r for r in (json.loads(f.read_text()) for f in sorted(old_dir.glob("*.json")))}
+    groups: dict[tuple, list[tuple[dict[str, Any], dict[str, Any]]]] = defaultdict(list)
+    for f in sorted(new_dir.glob("*.json")):
+        rec = json.loads(f.read_text())
+        if _cell_id(rec) in old:
+            c = rec["cell"]
+            groups[(c["dataset"], c["split"], c["protocol_variant"])].append((rec, old[_cell_id(rec)]))
+    if not groups:
+        print(f"error: no cell of {new_dir} has a counterpart in {old_dir}", file=sys.stderr)
+        return 2
+    print("| dataset/split | protocol | metric | pairs | seeds | new (mean) | old (mean) | new - old [95% CI] | "
+          "old seed SD | equal scores | same CPU | protocol s new / old, same CPU (ratio) |")
+    print("|---|---|---|---:|---|---:|---:|---|---:|---:|---:|---|")
+    for (ds, split, pv), pairs in sorted(groups.items()):
+        same = [(n, o) for n, o in pairs if n["cpu"].get("model") == o["cpu"].get("model")]
+        t_new = sum(n["timings"]["protocol_s"] for n, _ in same)
+        t_old = sum(o["timings"]["protocol_s"] for _, o in same)
+        secs = f"{t_new:.0f} / {t_old:.0f} ({t_new / t_old:.2f})" if same and t_old else "-"
+        seeds = ",".join(str(s) for s in sorted({n["cell"]["seed"] for n, _ in pairs}))
+        for m in _across_metrics(pairs[0][0]):
+            ps = [(n, o) for n, o in pairs if m in n["metrics"] and m in o["metrics"]]
+            new = np.array([n["metrics"][m] for n, _ in ps]) * 100
+            old_v = np.array([o["metrics"][m] for _, o in ps]) * 100
+            d = new - old_v
+            sd_d = d.std(ddof=1) if len(d) > 1 else float("nan")
+            half = stats.t.ppf(0.975, len(d) - 1) * sd_d / np.sqrt(len(d)) if len(d) > 1 else float("nan")
+            print(f"| {ds}/{split} | {pv} | {m} | {len(d)} | {seeds} | {new.mean():.2f} | {old_v.mean():.2f} | "
+                  f"{d.mean():+.2f} [{d.mean() - half:+.2f}, {d.mean() + half:+.2f}] | {_seed_sd(ps, m):.2f} | "
+                  f"{int((d == 0).sum())} | {len(same)} | {secs} |")
+    _by_kind(groups)
+    return 0
+
+
+def _by_kind(groups: dict[tuple, list[tuple[dict[str, Any], dict[str, Any]]]]) -> None:
+    """The per-kind table of `--across`: each protocol's main metric, one unit per method variant."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: benchmark
+    from benchmark.registry import METHODS
+
+    per: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for (ds, split, _), pairs in groups.items():
+        for n, o in pairs:
+            c, m = n["cell"], n["main_metric"]
+            kind = "supervised" if METHODS.get(c["method"]).kind == "supervised" else "self-supervised"
+            per[(ds, split, c["protocol"], kind)][c["variant"]].append((n["metrics"][m] - o["metrics"][m]) * 100)
+    print("\n| dataset/split | protocol | method kind | variants | pairs | new - old, per variant [95% CI] | "
+          "variants down / up |")
+    print("|---|---|---|---:|---:|---|---|")
+    for (ds, split, proto, kind), by_var in sorted(per.items()):
+        v = np.array([np.mean(x) for x in by_var.values()])
+        half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0
+        ci = f"[{v.mean() - half:+.2f}, {v.mean() + half:+.2f}]" if len(v) > 1 else "(one variant)"
+        print(f"| {ds}/{split} | {proto} | {kind} | {len(v)} | {sum(len(x) for x in by_var.values())} | "
+              f"{v.mean():+.2f} {ci} | "
+              f"{int((v < 0).sum())} / {int((v > 0).sum())} |")
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--across"]:
+        if len(argv) != 3:
+            print(__doc__, file=sys.stderr)
+            return 2
+        return across(Path(argv[1]), Path(argv[2]))
     pool = "--pool" in argv
     argv = [a for a in argv if a != "--pool"]
     if not argv:

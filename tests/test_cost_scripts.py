@@ -84,3 +84,35 @@ def test_compare_leaves_out_records_made_in_a_window(tmp_path: Path, capsys: pyt
                              "2026-12-07T13:54..2026-12-07T14:25"]) == 0
     assert "1 new cells, protocol compute" in capsys.readouterr().out  # b, made in the window, left out
     assert cost_tables.main(["compare", str(tmp_path / "old"), str(tmp_path / "new"), "x", "y"]) == 2
+
+
+def _scored(folder: Path, name: str, variant: str, seed: int, acc: float, cpu: str, protocol_s: float) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    rec = {"cell": {"dataset": "d", "split": "xsub", "variant": variant, "method": variant, "protocol": "finetune",
+                    "protocol_variant": "finetune", "seed": seed},
+           "main_metric": "accuracy", "metrics": {"accuracy": acc}, "cpu": {"model": cpu},
+           "timings": {"protocol_s": protocol_s}, "artifacts": {}}
+    (folder / f"{name}.json").write_text(json.dumps(rec))
+
+
+def test_across_pairs_two_runs_cell_by_cell(tmp_path: Path, capsys: pytest.CaptureFixture):
+    import paired_stopping
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    for i, (variant, seed) in enumerate((("simclr", 0), ("simclr", 1), ("supervised", 0), ("supervised", 1))):
+        _scored(old, f"o{i}", variant, seed, 0.80 + 0.01 * i, "AMD EPYC" if seed else "Intel Xeon", 100.0)
+        _scored(new, f"n{i}", variant, seed, 0.80 + 0.01 * i - (0.02 if variant == "simclr" else 0.0), "AMD EPYC",
+                60.0)
+    _scored(new, "alone", "cmc", 0, 0.5, "AMD EPYC", 1.0)  # no counterpart: left out
+    assert paired_stopping.main(["--across", str(old), str(new)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    row = next(x for x in out if x.startswith("| d/xsub | finetune | accuracy"))
+    cols = [c.strip() for c in row.strip("|").split("|")]
+    assert cols[3:6] == ["4", "0,1", "80.50"] and cols[6] == "81.50"   # pairs, seeds, new and old means
+    assert cols[7].startswith("-1.00 [")                       # simclr lost 2 points, supervised none
+    assert cols[9:11] == ["2", "2"]                            # supervised's scores equal; seed 1 on one CPU
+    assert cols[11] == "120 / 200 (0.60)"                      # seconds over the same-CPU pairs only
+    kinds = {x.split("|")[3].strip(): x for x in out if x.startswith("| d/xsub | finetune | ") and "accur" not in x}
+    assert "| 1 | 2 | -2.00 (one variant) | 1 / 0 |" in kinds["self-supervised"]
+    assert "+0.00" in kinds["supervised"]
+    assert paired_stopping.main(["--across", str(old), str(tmp_path / "none")]) == 2

@@ -23,8 +23,8 @@ and stop by semisup's rule (`early_stop_on`, `early_stop_patience`: the validati
 subset (`benchmark.pretrain.pretrain(..., train_idx=subset)`) and scored by their own classifier, reported
 under the "paper_head" evaluator as in the `paper_head` protocol (fine-tuning it again would be redundant).
 That retraining keeps the method's own (the reference's) schedule, early stopping included: trained from scratch
-on a few clips, these models often improve only after a plateau of 25-45 epochs, so semisup's patience of 25
-would cut them (docs/cost.md part 4, paired run e).
+on a few clips, these models often improve only after a plateau of 25-45 epochs, which a patience of 25 cut
+(docs/cost.md part 4, paired run e).
 """
 from __future__ import annotations
 
