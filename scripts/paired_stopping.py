@@ -76,6 +76,25 @@ def _seed_sd(pairs: list[tuple[dict[str, Any], dict[str, Any]]], metric: str) ->
     return float(np.sqrt(np.mean(var))) if var else float("nan")
 
 
+def _ci(values: np.ndarray) -> str:
+    """'mean [95% t interval]' of the values, in points."""
+    if len(values) < 2:
+        return f"{values.mean():+.2f} (one value)"
+    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return f"{values.mean():+.2f} [{values.mean() - half:+.2f}, {values.mean() + half:+.2f}]"
+
+
+def _kind(method: str) -> str:
+    """'supervised' or 'self-supervised' from the method registry ('unknown' for a method no longer there)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: benchmark
+    from benchmark.registry import METHODS, RegistryError
+
+    try:
+        return "supervised" if METHODS.get(method).kind == "supervised" else "self-supervised"
+    except RegistryError:
+        return "unknown"
+
+
 def _rows(label: str, pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
     """One table row per accuracy metric of paired (new, old) records."""
     metrics = sorted(k for k in pairs[0][0]["metrics"] if k.endswith("accuracy"))
@@ -87,11 +106,9 @@ def _rows(label: str, pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> Non
     for m in metrics:
         new = np.array([n["metrics"][m] for n, _ in pairs]) * 100
         old = np.array([o["metrics"][m] for _, o in pairs]) * 100
-        d = new - old
-        half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
         sd = _seed_sd(pairs, m)
-        print(f"| {label} | {m} | {len(d)} | {new.mean():.2f} | {old.mean():.2f} | {d.mean():+.2f} "
-              f"[{d.mean() - half:+.2f}, {d.mean() + half:+.2f}] | {sd:.2f} | {ep_new} / {ep_old} | "
+        print(f"| {label} | {m} | {len(new)} | {new.mean():.2f} | {old.mean():.2f} | {_ci(new - old)} | "
+              f"{sd:.2f} | {ep_new} / {ep_old} | "
               f"{t_new:.0f} / {t_old:.0f} ({t_new / t_old:.2f}) | {replayed} |")
 
 
@@ -133,35 +150,26 @@ def across(old_dir: Path, new_dir: Path) -> int:
             new = np.array([n["metrics"][m] for n, _ in ps]) * 100
             old_v = np.array([o["metrics"][m] for _, o in ps]) * 100
             d = new - old_v
-            sd_d = d.std(ddof=1) if len(d) > 1 else float("nan")
-            half = stats.t.ppf(0.975, len(d) - 1) * sd_d / np.sqrt(len(d)) if len(d) > 1 else float("nan")
             print(f"| {ds}/{split} | {pv} | {m} | {len(d)} | {seeds} | {new.mean():.2f} | {old_v.mean():.2f} | "
-                  f"{d.mean():+.2f} [{d.mean() - half:+.2f}, {d.mean() + half:+.2f}] | {_seed_sd(ps, m):.2f} | "
-                  f"{int((d == 0).sum())} | {len(same)} | {secs} |")
+                  f"{_ci(d)} | {_seed_sd(ps, m):.2f} | {int((d == 0).sum())} | {len(same)} | {secs} |")
     _by_kind(groups)
     return 0
 
 
 def _by_kind(groups: dict[tuple, list[tuple[dict[str, Any], dict[str, Any]]]]) -> None:
     """The per-kind table of `--across`: each protocol's main metric, one unit per method variant."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: benchmark
-    from benchmark.registry import METHODS
-
     per: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for (ds, split, _), pairs in groups.items():
         for n, o in pairs:
             c, m = n["cell"], n["main_metric"]
-            kind = "supervised" if METHODS.get(c["method"]).kind == "supervised" else "self-supervised"
-            per[(ds, split, c["protocol"], kind)][c["variant"]].append((n["metrics"][m] - o["metrics"][m]) * 100)
+            diff = (n["metrics"][m] - o["metrics"][m]) * 100
+            per[(ds, split, c["protocol"], _kind(c["method"]))][c["variant"]].append(diff)
     print("\n| dataset/split | protocol | method kind | variants | pairs | new - old, per variant [95% CI] | "
           "variants down / up |")
     print("|---|---|---|---:|---:|---|---|")
     for (ds, split, proto, kind), by_var in sorted(per.items()):
         v = np.array([np.mean(x) for x in by_var.values()])
-        half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0
-        ci = f"[{v.mean() - half:+.2f}, {v.mean() + half:+.2f}]" if len(v) > 1 else "(one variant)"
-        print(f"| {ds}/{split} | {proto} | {kind} | {len(v)} | {sum(len(x) for x in by_var.values())} | "
-              f"{v.mean():+.2f} {ci} | "
+        print(f"| {ds}/{split} | {proto} | {kind} | {len(v)} | {sum(len(x) for x in by_var.values())} | {_ci(v)} | "
               f"{int((v < 0).sum())} / {int((v > 0).sum())} |")
 
 

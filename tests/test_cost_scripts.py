@@ -113,6 +113,6 @@ def test_across_pairs_two_runs_cell_by_cell(tmp_path: Path, capsys: pytest.Captu
     assert cols[9:11] == ["2", "2"]                            # supervised's scores equal; seed 1 on one CPU
     assert cols[11] == "120 / 200 (0.60)"                      # seconds over the same-CPU pairs only
     kinds = {x.split("|")[3].strip(): x for x in out if x.startswith("| d/xsub | finetune | ") and "accur" not in x}
-    assert "| 1 | 2 | -2.00 (one variant) | 1 / 0 |" in kinds["self-supervised"]
+    assert "| 1 | 2 | -2.00 (one value) | 1 / 0 |" in kinds["self-supervised"]
     assert "+0.00" in kinds["supervised"]
     assert paired_stopping.main(["--across", str(old), str(tmp_path / "none")]) == 2
