@@ -26,6 +26,7 @@ pairs are not independent), and how many variants moved down.
 """
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections import defaultdict
@@ -36,6 +37,7 @@ import numpy as np
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # head_stopping.replay
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: benchmark (method kinds)
 
 STOP_KEYS = ("early_stop_on", "early_stop_patience")
 
@@ -84,15 +86,14 @@ def _ci(values: np.ndarray) -> str:
     return f"{values.mean():+.2f} [{values.mean() - half:+.2f}, {values.mean() + half:+.2f}]"
 
 
+@functools.cache
 def _kind(method: str) -> str:
     """'supervised' or 'self-supervised' from the method registry ('unknown' for a method no longer there)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: benchmark
-    from benchmark.registry import METHODS, RegistryError
+    from benchmark.registry import METHODS
 
-    try:
-        return "supervised" if METHODS.get(method).kind == "supervised" else "self-supervised"
-    except RegistryError:
+    if method not in METHODS:
         return "unknown"
+    return "supervised" if METHODS.get(method).kind == "supervised" else "self-supervised"
 
 
 def _rows(label: str, pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
@@ -130,9 +131,9 @@ def across(old_dir: Path, new_dir: Path) -> int:
     groups: dict[tuple, list[tuple[dict[str, Any], dict[str, Any]]]] = defaultdict(list)
     for f in sorted(new_dir.glob("*.json")):
         rec = json.loads(f.read_text())
-        if _cell_id(rec) in old:
-            c = rec["cell"]
-            groups[(c["dataset"], c["split"], c["protocol_variant"])].append((rec, old[_cell_id(rec)]))
+        cid, c = _cell_id(rec), rec["cell"]
+        if cid in old:
+            groups[(c["dataset"], c["split"], c["protocol_variant"])].append((rec, old[cid]))
     if not groups:
         print(f"error: no cell of {new_dir} has a counterpart in {old_dir}", file=sys.stderr)
         return 2
