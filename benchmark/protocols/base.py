@@ -39,7 +39,7 @@ EVAL_BATCH = 256
 # Early stopping of our heads (docs/cost.md part 4): stop once the validation main metric (the selection metric) has
 # not improved for HEAD_PATIENCE epochs, so a head runs at most best_epoch + HEAD_PATIENCE + 1 epochs. "val_loss" with
 # patience 50 is the reference's rule (kept by `paper_head`), under which the heads ran ~88 of 100 epochs. 25 was
-# tried and cost the self-supervised rows' trained heads 1.5 points on real UTD-MHAD (late bests lost), so 50.
+# tried and cost the self-supervised rows' trained heads 1.2-1.6 points on real UTD-MHAD (late bests lost), so 50.
 HEAD_PATIENCE = 50
 STOP_ON = ("main", "val_loss")
 HEAD_STOPPING: dict[str, Any] = {"early_stop_on": "main", "early_stop_patience": HEAD_PATIENCE}
