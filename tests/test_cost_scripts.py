@@ -116,3 +116,22 @@ def test_across_pairs_two_runs_cell_by_cell(tmp_path: Path, capsys: pytest.Captu
     assert "| 1 | 2 | -2.00 (one value) | 1 / 0 |" in kinds["self-supervised"]
     assert "+0.00" in kinds["supervised"]
     assert paired_stopping.main(["--across", str(old), str(tmp_path / "none")]) == 2
+
+
+def test_finish_rerun_refuses_a_rerun_with_cells_left_and_changes_nothing(tmp_path: Path):
+    import os
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    target = tmp_path / "target"
+    _record(target / "records", "a", 0, 1.0)
+    env = {**os.environ, "RERUN_DIR": str(tmp_path / "rerun"), "TARGET_DIR": str(target), "SUITE": "smoke",
+           "DATASETS": "synthetic", "OUT": str(tmp_path / "out")}
+    bad = subprocess.run(["bash", str(root / "scripts" / "finish_rerun.sh"), "--sawp"], env=env,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "--sawp" in bad.stderr
+    done = subprocess.run(["bash", str(root / "scripts" / "finish_rerun.sh"), "--swap"], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, done.stderr
+    assert "cells still to run" in done.stderr and "rerun" in done.stderr
+    assert sorted(p.name for p in target.rglob("*")) == ["a.json", "records"]  # nothing swapped
