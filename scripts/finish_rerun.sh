@@ -4,16 +4,17 @@
 #
 #   bash scripts/finish_rerun.sh [--swap] [FROM..TO ...]
 #
-# Without --swap it changes nothing: it fails unless every cell of `--suite full --datasets utd_mhad` is stored in
-# results/utd_mhad_rerun ($RERUN_DIR, $TARGET_DIR, $SUITE, $DATASETS, $FOLDS change these) at the checkout's code (the runner's own plan says 0 to run) and all records share one
-# harness hash, device, precision and CPU model; it checks every head's stop (scripts/head_stopping.py --check)
-# and writes the per-seed compute against the old suite (scripts/cost_tables.py compare; FROM..TO windows, as
-# its docstring says, leave out cells run beside other work: the rerun README's runs table names them) and the
-# paired accuracy against the old suite (scripts/paired_stopping.py --across) into $OUT (default
-# /tmp/finish_rerun). With --swap it then replaces results/utd_mhad's records and invocations.jsonl by the
-# rerun's (git rm / git mv: the old ones stay in git history), rewrites calibration.json and fold_agreement.md,
-# and rebuilds the report twice, failing if the two builds differ in any byte. The READMEs are left to a
-# person: results/utd_mhad/README.md must name the last commit that holds the old records.
+# Without --swap it changes nothing: it fails unless all records of results/utd_mhad_rerun share one harness hash,
+# device, precision and CPU model and are exactly the cells of `--suite full --datasets utd_mhad` at the checkout's
+# code (the runner's own plan, for that device and precision, says 0 to run; $RERUN_DIR, $TARGET_DIR, $SUITE,
+# $DATASETS, $FOLDS change these); it checks every head's stop (scripts/head_stopping.py --check) and writes the
+# per-seed compute against the old suite (scripts/cost_tables.py compare; FROM..TO windows, as its docstring says,
+# leave out cells run beside other work: the rerun README's runs table names them) and the paired accuracy against
+# the old suite (scripts/paired_stopping.py --across) into $OUT (default /tmp/finish_rerun). With --swap (both
+# folders committed and clean, or it refuses) it then replaces results/utd_mhad's records and invocations.jsonl by
+# the rerun's (git rm / git mv: the old ones stay in git history), rewrites calibration.json and fold_agreement.md,
+# and rebuilds the report twice, failing if the two builds differ in any byte. The READMEs are left to a person:
+# results/utd_mhad/README.md must name the last commit that holds the old records.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python}"
@@ -34,14 +35,8 @@ for a in "$@"; do
 done
 mkdir -p "$out"
 
-plan=$("$PY" run_all.py --results "$new" --suite "$suite" --datasets "$datasets" --dry-run)
-todo=$(sed -n 's/^ *cells: [0-9]* total, [0-9]* done, \([0-9]*\) to run.*/\1/p' <<<"$plan")
-if [ "$todo" != 0 ]; then
-  echo "error: ${todo:-an unknown number of} cells still to run in $new at this checkout's code; resume the rerun" \
-       "(the command in $new/README.md) first" >&2
-  exit 1
-fi
-"$PY" - "$new/records" <<'EOF'
+# one provenance (prints "COUNT DEVICE PRECISION"): the plan below is made for that device and precision
+prov=$("$PY" - "$new/records" <<'EOF'
 import json, sys
 from pathlib import Path
 seen = {}
@@ -49,20 +44,44 @@ for f in sorted(Path(sys.argv[1]).glob("*.json")):
     r = json.loads(f.read_text())
     seen.setdefault((r["code"]["harness"], r["device"], r["precision"], r["cpu"]["model"]), []).append(f.name)
 if len(seen) != 1:
+    if not seen:
+        print(f"error: no records in {sys.argv[1]}", file=sys.stderr)
     for k, v in seen.items():
         print(f"error: {len(v)} records with (harness, device, precision, CPU) = {k}, e.g. {v[0]}", file=sys.stderr)
     sys.exit(1)
 (k, v), = seen.items()
-print(f"{len(v)} records, one provenance: harness {k[0]}, {k[1]}, {k[2]}, {k[3]}")
+print(f"{len(v)} records, one provenance: harness {k[0]}, {k[1]}, {k[2]}, {k[3]}", file=sys.stderr)
+print(len(v), k[1], k[2])
 EOF
+)
+read -r count device precision <<<"$prov"
+plan=$("$PY" run_all.py --results "$new" --suite "$suite" --datasets "$datasets" --device "$device" \
+       --precision "$precision" --dry-run)
+total=$(sed -n 's/^ *cells: \([0-9]*\) total, [0-9]* done, [0-9]* to run.*/\1/p' <<<"$plan")
+todo=$(sed -n 's/^ *cells: [0-9]* total, [0-9]* done, \([0-9]*\) to run.*/\1/p' <<<"$plan")
+if [ "$todo" != 0 ]; then
+  echo "error: ${todo:-an unknown number of} cells still to run in $new at this checkout's code ($device, $precision);" \
+       "resume the rerun (the command in $new/README.md) first" >&2
+  exit 1
+fi
+if [ "$count" != "$total" ]; then
+  echo "error: $new/records holds $count records but the suite has $total cells; move the records of other cells" \
+       "out first" >&2
+  exit 1
+fi
 "$PY" scripts/head_stopping.py "$new/records" --check > "$out/head_stopping.md" \
-  || { tail -n 3 "$out/head_stopping.md" >&2; echo "error: heads that broke their stop (whole list: $out/head_stopping.md)" >&2; exit 1; }
+  || { tail -n 3 "$out/head_stopping.md" >&2; echo "error: scripts/head_stopping.py --check failed (its output: $out/head_stopping.md)" >&2; exit 1; }
 "$PY" scripts/cost_tables.py compare "$ref/records" "$new/records" ${windows[@]+"${windows[@]}"} > "$out/compare.md"
 "$PY" scripts/paired_stopping.py --across "$ref/records" "$new/records" > "$out/across.md"
 echo "checks passed; tables in $out (head_stopping.md, compare.md, across.md)"
 [ "$swap" = 1 ] || exit 0
 
+if [ -n "$(git status --porcelain --untracked-files=all -- "$ref" "$new")" ]; then
+  echo "error: $ref and $new must be committed and clean before the swap (git status -- $ref $new)" >&2
+  exit 1
+fi
 old_commit=$(git log -1 --format=%h -- "$ref/records")
+trap 'echo "error: the swap stopped half-way; undo it with: git reset -q -- $ref $new && git checkout -- $ref $new" >&2' ERR
 git rm -q -r "$ref/records"
 mkdir -p "$ref/records"
 git mv "$new"/records/*.json "$ref/records/"

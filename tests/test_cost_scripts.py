@@ -122,16 +122,23 @@ def test_finish_rerun_refuses_a_rerun_with_cells_left_and_changes_nothing(tmp_pa
     import os
     import subprocess
 
-    root = Path(__file__).resolve().parents[1]
-    target = tmp_path / "target"
+    script = str(Path(__file__).resolve().parents[1] / "scripts" / "finish_rerun.sh")
+    target, rerun = tmp_path / "target", tmp_path / "rerun"
     _record(target / "records", "a", 0, 1.0)
-    env = {**os.environ, "RERUN_DIR": str(tmp_path / "rerun"), "TARGET_DIR": str(target), "SUITE": "smoke",
+    env = {**os.environ, "RERUN_DIR": str(rerun), "TARGET_DIR": str(target), "SUITE": "smoke",
            "DATASETS": "synthetic", "OUT": str(tmp_path / "out")}
-    bad = subprocess.run(["bash", str(root / "scripts" / "finish_rerun.sh"), "--sawp"], env=env,
-                         capture_output=True, text=True)
+
+    def finish(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", script, *args], env=env, capture_output=True, text=True, timeout=600)
+
+    bad = finish("--sawp")
     assert bad.returncode == 2 and "--sawp" in bad.stderr
-    done = subprocess.run(["bash", str(root / "scripts" / "finish_rerun.sh"), "--swap"], env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 1, done.stderr
-    assert "cells still to run" in done.stderr and "rerun" in done.stderr
+    empty = finish("--swap")
+    assert empty.returncode == 1 and "no records" in empty.stderr
+    (rerun / "records").mkdir(parents=True)
+    (rerun / "records" / "b.json").write_text(json.dumps(
+        {"code": {"harness": "h"}, "device": "cpu", "precision": "fp32", "cpu": {"model": "AMD EPYC"}}))
+    left = finish("--swap")
+    assert left.returncode == 1, left.stderr
+    assert "cells still to run" in left.stderr and "(cpu, fp32)" in left.stderr
     assert sorted(p.name for p in target.rglob("*")) == ["a.json", "records"]  # nothing swapped
