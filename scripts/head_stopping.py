@@ -11,7 +11,8 @@ improvement that is not followed by another within P epochs. "best moved earlier
 epoch would be an earlier one (the run stops before its recorded best); a head whose recorded run had stopped
 under the val_loss rule before the replay's window ended is "cut" (its later epochs, which might hold a later
 best, are unknown). With `--replay ours`, the heads that stopped on the selection metric itself are replayed
-instead, for every patience up to their own (a shorter patience only truncates their run).
+instead, for every patience up to their own (a shorter patience only truncates their run), and a last table
+projects the records' protocol seconds at each patience (seconds scaled with head epochs).
 
 `--gaps`: per head, how many heads' longest gap between successive improvements falls in each band of epochs.
 Under a stop after P epochs without improvement no gap above P can be seen, so heads whose longest gap lies just
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     patiences = [int(p) for p in args.patience.split(",")]
     heads: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    protocol_s: dict[str, float] = {}
     for folder in args.records:
         files = sorted(folder.glob("*.json"))
         if not files:
@@ -80,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             for name, h in heads_of(rec):
                 heads[name].append({**h, "_record": f.name})
+            protocol_s[f.name] = float((rec.get("timings") or {}).get("protocol_s") or 0.0)
     print("| head | heads | mean epochs run | mean best epoch | best epoch p50 / p90 / p95 / p99 / max | stopped early |")
     print("|---|---:|---:|---:|---|---:|")
     for name, hs in sorted(heads.items()):
@@ -101,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     if any(replayable.values()):
         print("\nReplay of a stop on the validation main metric (heads that record `improved_at`, run under "
               + ("a stop on that metric" if ours else "the val_loss rule") + "):\n")
-        print("| head | heads | patience | best moved earlier | cut | mean epochs run | max gap between improvements |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
+        print("| head | heads | patience | best moved earlier | cut | mean epochs run | epochs run / recorded | "
+              "max gap between improvements |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for name, pool in sorted(replayable.items()):
             if not pool:
                 continue
@@ -115,9 +119,45 @@ def main(argv: list[str] | None = None) -> int:
                 moved = sum(sel != h["best_epoch"] for (sel, _, _), h in zip(res, hs))
                 # cut: the recorded run stopped (val_loss rule) before the replay could see its whole window
                 cut = sum(last >= h["epochs_run"] and h["stopped_early"] for (_, _, last), h in zip(res, hs))
+                ratio = sum(r for _, r, _ in res) / max(1, sum(h["epochs_run"] for h in hs))
                 print(f"| {name} | {len(hs)} | {p} | {moved} | {cut} | "
-                      f"{np.mean([r for _, r, _ in res]):.1f} | {widest} |")
+                      f"{np.mean([r for _, r, _ in res]):.1f} | {ratio:.2f} | {widest} |")
+        if ours:
+            print_projection(replayable, protocol_s, patiences)
     return 0
+
+
+def print_projection(replayable: dict[str, list[dict[str, Any]]], protocol_s: dict[str, float],
+                     patiences: list[int]) -> None:
+    """Per patience: the records' protocol seconds if each record's seconds scaled with its heads' epochs run
+    (a projection: encoding and scoring do not scale), over the records whose every head is replayable there, and
+    over all records read (the others' seconds unchanged)."""
+    by_record: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for hs in replayable.values():
+        for h in hs:
+            by_record[h["_record"]].append(h)
+    print("\nProjected protocol seconds (each record's seconds scaled by its heads' replayed / recorded epochs):\n")
+    print("| patience | records | heads | best moved earlier | head epochs / recorded | protocol s / recorded | "
+          "all records' protocol s / recorded |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    total = sum(protocol_s.values())
+    for p in patiences:
+        recs = {r: hs for r, hs in by_record.items() if all(p <= h["patience"] for h in hs)}
+        if not recs:
+            continue
+        ran = rec_ep = moved = 0
+        secs = rec_secs = 0.0
+        for r, hs in recs.items():
+            res = [replay(h["improved_at"], h["epochs_run"], p) for h in hs]
+            new, old = sum(e for _, e, _ in res), sum(h["epochs_run"] for h in hs)
+            ran, rec_ep = ran + new, rec_ep + old
+            moved += sum(sel != h["best_epoch"] for (sel, _, _), h in zip(res, hs))
+            secs += protocol_s.get(r, 0.0) * new / max(1, old)
+            rec_secs += protocol_s.get(r, 0.0)
+        n_heads = sum(len(hs) for hs in recs.values())
+        print(f"| {p} | {len(recs)} | {n_heads} | {moved} | {ran / max(1, rec_ep):.2f} | "
+              f"{secs / rec_secs if rec_secs else float('nan'):.2f} | "
+              f"{(total - rec_secs + secs) / total if total else float('nan'):.2f} |")
 
 
 GAP_BANDS = ((0, 9), (10, 14), (15, 19), (20, 22), (23, 25), (26, 50), (51, 10**6))

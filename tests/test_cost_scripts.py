@@ -142,3 +142,17 @@ def test_finish_rerun_refuses_a_rerun_with_cells_left_and_changes_nothing(tmp_pa
     assert left.returncode == 1, left.stderr
     assert "cells still to run" in left.stderr and "(cpu, fp32)" in left.stderr
     assert sorted(p.name for p in target.rglob("*")) == ["a.json", "records"]  # nothing swapped
+
+
+def test_projection_scales_each_record_s_seconds_with_its_replayed_head_epochs(tmp_path: Path,
+                                                                                capsys: pytest.CaptureFixture):
+    early = {**_head(10, 60, patience=50), "improved_at": [0, 10]}
+    late = {**_head(40, 91, patience=50), "improved_at": [0, 5, 40]}   # a 35-epoch gap before its best
+    _record(tmp_path, "a", 0, 60.0, early, protocol="finetune")
+    _record(tmp_path, "b", 0, 182.0, late, protocol="finetune")
+    _record(tmp_path, "c", 0, 10.0, protocol="knn")                     # no head: its seconds stay
+    assert head_stopping.main([str(tmp_path), "--replay", "ours", "--patience", "20,50"]) == 0
+    out = capsys.readouterr().out.split("Projected protocol seconds")[1]
+    # patience 20: a runs 31 of 60 epochs (31 s), b stops 21 epochs after its epoch-5 best (26 of 91: 52 s)
+    assert "| 20 | 2 | 2 | 1 | 0.38 | 0.34 | 0.37 |" in out
+    assert "| 50 | 2 | 2 | 0 | 1.00 | 1.00 | 1.00 |" in out
