@@ -4,8 +4,8 @@
 #
 #   bash scripts/finish_rerun.sh [--swap] [FROM..TO ...]
 #
-# Without --swap it changes nothing: it fails unless all records of results/utd_mhad_rerun share one harness hash,
-# device, precision and CPU model and are exactly the cells of `--suite full --datasets utd_mhad` at the checkout's
+# Without --swap it changes nothing: it fails unless all records of results/utd_mhad_rerun share one provenance
+# (the report's: code version, device, precision, data, harness hash) and CPU model and are exactly the cells of `--suite full --datasets utd_mhad` at the checkout's
 # code (the runner's own plan, for that device and precision, says 0 to run; $RERUN_DIR, $TARGET_DIR, $SUITE,
 # $DATASETS, $FOLDS change these); it checks every head's stop (scripts/head_stopping.py --check) and writes the
 # per-seed compute against the old suite (scripts/cost_tables.py compare; FROM..TO windows, as its docstring says,
@@ -35,30 +35,31 @@ for a in "$@"; do
 done
 mkdir -p "$out"
 
-# one provenance (prints "COUNT DEVICE PRECISION"): the plan below is made for that device and precision
+# one provenance (the report's, benchmark.report.provenance, and one CPU model; prints "COUNT DEVICE PRECISION"):
+# the plan below is made for that device and precision
 prov=$("$PY" - "$new/records" <<'EOF'
 import json, sys
 from pathlib import Path
+from benchmark.report.provenance import describe, provenance
 seen = {}
 for f in sorted(Path(sys.argv[1]).glob("*.json")):
     r = json.loads(f.read_text())
-    seen.setdefault((r["code"]["harness"], r["device"], r["precision"], r["cpu"]["model"]), []).append(f.name)
+    seen.setdefault((provenance(r), r["cpu"]["model"]), []).append(f.name)
 if len(seen) != 1:
     if not seen:
         print(f"error: no records in {sys.argv[1]}", file=sys.stderr)
-    for k, v in seen.items():
-        print(f"error: {len(v)} records with (harness, device, precision, CPU) = {k}, e.g. {v[0]}", file=sys.stderr)
+    for (prov, cpu), v in seen.items():
+        print(f"error: {len(v)} records of {describe(prov)}, CPU {cpu}, e.g. {v[0]}", file=sys.stderr)
     sys.exit(1)
-(k, v), = seen.items()
-print(f"{len(v)} records, one provenance: harness {k[0]}, {k[1]}, {k[2]}, {k[3]}", file=sys.stderr)
-print(len(v), k[1], k[2])
+((prov, cpu), v), = seen.items()
+print(f"{len(v)} records, one provenance: {describe(prov)}, CPU {cpu}", file=sys.stderr)
+print(len(v), prov[1], prov[2])
 EOF
 )
 read -r count device precision <<<"$prov"
 plan=$("$PY" run_all.py --results "$new" --suite "$suite" --datasets "$datasets" --device "$device" \
        --precision "$precision" --dry-run)
-total=$(sed -n 's/^ *cells: \([0-9]*\) total, [0-9]* done, [0-9]* to run.*/\1/p' <<<"$plan")
-todo=$(sed -n 's/^ *cells: [0-9]* total, [0-9]* done, \([0-9]*\) to run.*/\1/p' <<<"$plan")
+read -r total todo <<<"$(sed -n 's/^ *cells: \([0-9]*\) total, [0-9]* done, \([0-9]*\) to run.*/\1 \2/p' <<<"$plan")"
 if [ "$todo" != 0 ]; then
   echo "error: ${todo:-an unknown number of} cells still to run in $new at this checkout's code ($device, $precision);" \
        "resume the rerun (the command in $new/README.md) first" >&2

@@ -56,6 +56,12 @@ def replay(improved_at: list[int], epochs_run: int, patience: int) -> tuple[int,
     return -1, epochs_run, epochs_run - 1
 
 
+def replay_heads(heads: list[dict[str, Any]], patience: int) -> tuple[list[tuple[int, int, int]], int]:
+    """`replay` of each head at `patience`, and how many of them would select an earlier epoch than recorded."""
+    res = [replay(h["improved_at"], h["epochs_run"], patience) for h in heads]
+    return res, sum(sel != h["best_epoch"] for (sel, _, _), h in zip(res, heads))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("records", nargs="+", type=Path)
@@ -115,8 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                 hs = [h for h in pool if h.get("early_stop") == "val_loss" or p <= h["patience"]]
                 if not hs:
                     continue
-                res = [replay(h["improved_at"], h["epochs_run"], p) for h in hs]
-                moved = sum(sel != h["best_epoch"] for (sel, _, _), h in zip(res, hs))
+                res, moved = replay_heads(hs, p)
                 # cut: the recorded run stopped (val_loss rule) before the replay could see its whole window
                 cut = sum(last >= h["epochs_run"] and h["stopped_early"] for (_, _, last), h in zip(res, hs))
                 ratio = sum(r for _, r, _ in res) / max(1, sum(h["epochs_run"] for h in hs))
@@ -148,10 +153,9 @@ def print_projection(replayable: dict[str, list[dict[str, Any]]], protocol_s: di
         ran = rec_ep = moved = 0
         secs = rec_secs = 0.0
         for r, hs in recs.items():
-            res = [replay(h["improved_at"], h["epochs_run"], p) for h in hs]
+            res, n_moved = replay_heads(hs, p)
             new, old = sum(e for _, e, _ in res), sum(h["epochs_run"] for h in hs)
-            ran, rec_ep = ran + new, rec_ep + old
-            moved += sum(sel != h["best_epoch"] for (sel, _, _), h in zip(res, hs))
+            ran, rec_ep, moved = ran + new, rec_ep + old, moved + n_moved
             secs += protocol_s.get(r, 0.0) * new / max(1, old)
             rec_secs += protocol_s.get(r, 0.0)
         n_heads = sum(len(hs) for hs in recs.values())

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -119,9 +121,6 @@ def test_across_pairs_two_runs_cell_by_cell(tmp_path: Path, capsys: pytest.Captu
 
 
 def test_finish_rerun_refuses_a_rerun_with_cells_left_and_changes_nothing(tmp_path: Path):
-    import os
-    import subprocess
-
     script = str(Path(__file__).resolve().parents[1] / "scripts" / "finish_rerun.sh")
     target, rerun = tmp_path / "target", tmp_path / "rerun"
     _record(target / "records", "a", 0, 1.0)
