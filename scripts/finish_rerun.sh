@@ -4,17 +4,17 @@
 #
 #   bash scripts/finish_rerun.sh [--swap] [FROM..TO ...]
 #
-# Without --swap it changes nothing: it fails unless all records of results/utd_mhad_rerun share one provenance
-# (the report's: code version, device, precision, data, harness hash) and CPU model and are exactly the cells of `--suite full --datasets utd_mhad` at the checkout's
-# code (the runner's own plan, for that device and precision, says 0 to run; $RERUN_DIR, $TARGET_DIR, $SUITE,
-# $DATASETS, $FOLDS change these); it checks every head's stop (scripts/head_stopping.py --check) and writes the
-# per-seed compute against the old suite (scripts/cost_tables.py compare; FROM..TO windows, as its docstring says,
-# leave out cells run beside other work: the rerun README's runs table names them) and the paired accuracy against
-# the old suite (scripts/paired_stopping.py --across) into $OUT (default /tmp/finish_rerun). With --swap (both
-# folders committed and clean, or it refuses) it then replaces results/utd_mhad's records and invocations.jsonl by
-# the rerun's (git rm / git mv: the old ones stay in git history), rewrites calibration.json and fold_agreement.md,
-# and rebuilds the report twice, failing if the two builds differ in any byte. The READMEs are left to a person:
-# results/utd_mhad/README.md must name the last commit that holds the old records.
+# Without --swap it changes nothing: it fails unless all records of results/utd_mhad_rerun share one provenance (the
+# report's: code version, device, precision, data, harness hash) and CPU model and are exactly the cells of `--suite
+# full --datasets utd_mhad` at the checkout's code (the runner's own plan, for that device and precision, says 0 to run;
+# $RERUN_DIR, $TARGET_DIR, $SUITE, $DATASETS, $FOLDS change these); it checks every head's stop
+# (scripts/head_stopping.py --check) and writes the per-seed compute against the old suite (scripts/cost_tables.py
+# compare; FROM..TO windows, as its docstring says, leave out cells run beside other work: the rerun README's runs table
+# names them) and the paired accuracy against the old suite (scripts/paired_stopping.py --across) into $OUT (default
+# /tmp/finish_rerun). With --swap (both folders committed and clean, or it refuses) it then replaces results/utd_mhad's
+# records and invocations.jsonl by the rerun's (git rm / git mv: the old ones stay in git history), rewrites
+# calibration.json and fold_agreement.md, and rebuilds the report twice, failing if the two builds differ in any byte.
+# The READMEs are left to a person: results/utd_mhad/README.md must name the last commit that holds the old records.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python}"
